@@ -1,0 +1,72 @@
+"""Async engine, session factory and the unit of work adapters wrap around service calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from imi.settings import Settings
+
+
+def to_async_url(url: str) -> str:
+    """Turn a plain ``postgresql://`` URL into the asyncpg driver URL SQLAlchemy wants.
+
+    Users configure the URL every PostgreSQL tool understands; the driver is our business.
+    libpq's ``sslmode`` becomes asyncpg's ``ssl``.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in {"postgresql", "postgres"}:
+        raise ValueError(f"IMI_DATABASE_URL must be a postgresql:// URL, got {parts.scheme}://")
+    query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(
+        ("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), parts.fragment)
+    )
+
+
+def create_engine(database_url: str, settings: Settings | None = None) -> AsyncEngine:
+    """An engine with a bounded pool; ``database_url`` is a plain postgresql:// URL."""
+    pool_size = settings.db_pool_size if settings else 5
+    max_overflow = settings.db_max_overflow if settings else 10
+    return create_async_engine(
+        to_async_url(database_url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (responses are built after it)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One transaction: commit when the block succeeds, roll back when it raises.
+
+    Adapters (HTTP request, GraphQL mutation, consumed message) own this; services only flush.
+    """
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The alembic revision the database is at, or None before the first migration."""
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT to_regclass('public.alembic_version')"))
+        if exists is None:
+            return None
+        revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return str(revision) if revision is not None else None

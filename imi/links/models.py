@@ -1,0 +1,128 @@
+"""Tickets, pull requests and deployments, and how they attach to work items."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as InputField
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from imi.models_base import NOW, CoreTable, one_of, tstz
+
+
+class LinkKind(StrEnum):
+    CLOSES = "closes"
+    REFERENCES = "references"
+
+
+class PRState(StrEnum):
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class Ticket(CoreTable, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_metadata", "metadata", postgresql_using="gin"),)
+
+    plane_ticket_id: str = Field(unique=True)  # natural key, e.g. PROJ-123
+    title: str | None = None
+    url: str | None = None
+    state: str | None = None
+
+
+class TicketLink(CoreTable, table=True):
+    __tablename__ = "ticket_links"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "work_item_id", name="uq_ticket_links_ticket_work"),
+        CheckConstraint(one_of("kind", LinkKind), name="ck_ticket_links_kind"),
+    )
+
+    ticket_id: uuid.UUID = Field(foreign_key="tickets.id", ondelete="CASCADE")
+    work_item_id: uuid.UUID = Field(foreign_key="work_items.id", ondelete="CASCADE", index=True)
+    kind: str = LinkKind.REFERENCES.value
+
+
+class PullRequest(CoreTable, table=True):
+    __tablename__ = "pull_requests"
+    __table_args__ = (
+        UniqueConstraint("project_id", "number", name="uq_pull_requests_project_number"),
+        CheckConstraint(one_of("state", PRState), name="ck_pull_requests_state"),
+        CheckConstraint("number > 0", name="ck_pull_requests_number"),
+    )
+
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    work_item_id: uuid.UUID = Field(foreign_key="work_items.id", ondelete="CASCADE", index=True)
+    number: int
+    url: str = Field(unique=True)
+    title: str | None = None
+    state: str = PRState.OPEN.value
+    opened_at: datetime | None = Field(
+        default=None, sa_type=tstz(), sa_column_kwargs={"server_default": NOW}
+    )
+    merged_at: datetime | None = Field(default=None, sa_type=tstz())
+    closed_at: datetime | None = Field(default=None, sa_type=tstz())
+
+
+class Deployment(CoreTable, table=True):
+    __tablename__ = "deployments"
+
+    deploy_id: str = Field(unique=True)
+    environment: str
+    commit_hash: str | None = None
+    status: str = "succeeded"
+    deployed_at: datetime | None = Field(
+        default=None, sa_type=tstz(), sa_column_kwargs={"server_default": NOW}
+    )
+
+
+class DeploymentWorkItem(SQLModel, table=True):
+    __tablename__ = "deployment_work_items"
+
+    deployment_id: uuid.UUID = Field(
+        foreign_key="deployments.id", ondelete="CASCADE", primary_key=True
+    )
+    work_item_id: uuid.UUID = Field(
+        foreign_key="work_items.id", ondelete="CASCADE", primary_key=True, index=True
+    )
+    created_at: datetime | None = Field(
+        default=None, sa_type=tstz(), sa_column_kwargs={"server_default": NOW, "nullable": False}
+    )
+
+
+class TicketLinkInput(BaseModel):
+    work_item_id: uuid.UUID
+    plane_ticket_id: str
+    title: str | None = None
+    url: str | None = None
+    state: str | None = None
+    kind: LinkKind = LinkKind.REFERENCES
+    metadata: dict[str, Any] = InputField(default_factory=dict)
+
+
+class PullRequestInput(BaseModel):
+    """Create a PR link, or move an existing one (same url) to ``pr_state``."""
+
+    work_item_id: uuid.UUID
+    pr_number: int = InputField(gt=0)
+    pr_url: str
+    pr_state: PRState = PRState.OPEN
+    title: str | None = None
+    metadata: dict[str, Any] = InputField(default_factory=dict)
+
+
+class DeploymentInput(BaseModel):
+    """Record a deployment shipping one or many work items (idempotent on ``deploy_id``)."""
+
+    deploy_id: str
+    environment: str
+    work_item_ids: list[uuid.UUID] = InputField(min_length=1)
+    commit_hash: str | None = None
+    status: str = "succeeded"
+    deployed_at: datetime | None = None
+    metadata: dict[str, Any] = InputField(default_factory=dict)

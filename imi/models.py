@@ -1,0 +1,28 @@
+"""Every table, imported in one place so SQLModel.metadata is complete (alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+from imi.activities.models import Activity
+from imi.components.models import Component, ComponentRelationship
+from imi.events.models import Event, ProcessedMessage
+from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
+from imi.projects.models import Project
+from imi.work.models import WorkItem
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Activity",
+    "Component",
+    "ComponentRelationship",
+    "Deployment",
+    "DeploymentWorkItem",
+    "Event",
+    "ProcessedMessage",
+    "Project",
+    "PullRequest",
+    "Ticket",
+    "TicketLink",
+    "WorkItem",
+    "metadata",
+]

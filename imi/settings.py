@@ -1,0 +1,64 @@
+"""Runtime configuration: every knob is an ``IMI_*`` environment variable (12-factor)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """All of iMi's settings. Field names map to ``IMI_<NAME>`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="IMI_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db. Unset: run an embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(
+        default=Path(".imi"), description="Where the embedded PostgreSQL keeps its data."
+    )
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(default=8080, ge=1, le=65535, description="HTTP port.")
+    rabbitmq_url: str | None = Field(
+        default=None, description="amqp:// URL of Bloodbank's RabbitMQ. Unset: events wait."
+    )
+    bloodbank_exchange: str = Field(
+        default="bloodbank.events.v1", description="Topic exchange events are published to."
+    )
+    publish_v2_events: bool = Field(
+        default=True, description="Also emit the v2 event names (imi.worktree.*)."
+    )
+    log_level: LogLevel = Field(default="INFO", description="Log level.")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json (one object per line) or console (human-readable)."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply database migrations when `imi serve` starts."
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
+    db_max_overflow: int = Field(default=20, ge=0, description="Extra connections under load.")
+    ticket_key_pattern: str = Field(
+        default=r"[A-Z][A-Z0-9]+-\d+",
+        description="Regex for ticket keys found in branch names (auto-link).",
+    )
+    shutdown_timeout: int = Field(
+        default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,113 @@
+"""Test harness: a real PostgreSQL, migrated once per run, emptied before every test.
+
+``IMI_TEST_DATABASE_URL`` points at a server (a fresh database is created on it and dropped at
+the end); without it the embedded PostgreSQL runs in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from imi.db import create_engine, session_factory
+from imi.embedded import EmbeddedPostgres
+from imi.migrate import upgrade
+from imi.models import metadata
+from imi.settings import get_settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server the tests may create databases on."""
+    configured = os.environ.get("IMI_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")))
+    embedded.start()
+    try:
+        yield embedded.url("postgres")
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test run."""
+    name = f"imi_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        try:
+            conn = await asyncpg.connect(server_url)
+        except (OSError, asyncpg.PostgresError) as exc:  # pragma: no cover - environment
+            message = f"PostgreSQL at {server_url} is unreachable: {exc}"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_url, name)
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+TABLES = ", ".join(metadata.tables)
+
+
+@pytest.fixture(autouse=True)
+async def _empty_database(request: pytest.FixtureRequest) -> None:
+    """Every database test starts from an empty, migrated schema."""
+    if "engine" not in request.fixturenames:
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one test; commit explicitly to make changes visible to others."""
+    async with sessions() as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
