@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 
 def row_dict(row: SQLModel) -> dict[str, Any]:
     """Every column of a table row under its database name (``meta`` comes out as ``metadata``)."""
-    table = row.__table__  # type: ignore[attr-defined]
-    return {column.name: getattr(row, key) for key, column in table.columns.items()}
+    mapper = inspect(type(row))
+    return {attr.columns[0].name: getattr(row, attr.key) for attr in mapper.column_attrs}
 
 
 def jsonable(value: Any) -> Any:

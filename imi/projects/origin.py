@@ -1,0 +1,94 @@
+"""Git remote origins: validation and the normalized identity used for de-duplication.
+
+``git@github.com:o/r.git``, ``https://github.com/o/r`` and ``ssh://git@github.com/o/r.git`` all
+normalize to ``github.com/o/r``: user, port, scheme and a trailing ``.git`` are not part of a
+repository's identity. Host and path are lower-cased (the big forges are case-insensitive).
+Local ``file://`` remotes keep their case: they name a path on a case-sensitive filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from imi.errors import ValidationFailed
+
+SCHEMES = ("ssh", "https", "git", "file")
+FIELD = "remote_origin"
+HINT = (
+    "expected git@host:owner/repo.git, ssh://[user@]host[:port]/path, "
+    "https://host/path, git://host/path or file:///path"
+)
+
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@\s/:]+)@)?(?P<host>[A-Za-z0-9.-]+):(?!//)(?P<path>\S+)$")
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def _invalid(origin: str, reason: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Invalid remote origin {origin!r}: {reason}", field=FIELD, constraint=HINT
+    )
+
+
+def _clean_path(origin: str, path: str, *, lower: bool) -> str:
+    path = re.sub(r"/{2,}", "/", path).strip("/")
+    if path.endswith(".git"):
+        path = path[: -len(".git")].rstrip("/")
+    if not path or any(part in {".", ".."} for part in path.split("/")):
+        raise _invalid(origin, "missing or invalid repository path")
+    return path.lower() if lower else path
+
+
+def normalize_remote_origin(origin: str) -> str:
+    """Validate ``origin`` and return its normalized identity; raise ValidationFailed if bad."""
+    if not isinstance(origin, str) or not origin.strip():
+        raise _invalid(str(origin), "must not be empty")
+    origin = origin.strip()
+    if any(c.isspace() for c in origin):
+        raise _invalid(origin, "must not contain whitespace")
+
+    if "://" in origin:
+        parts = urlsplit(origin)
+        scheme = parts.scheme.lower()
+        if scheme not in SCHEMES:
+            raise _invalid(origin, f"unsupported scheme {parts.scheme!r}")
+        if scheme == "file":
+            if parts.netloc not in {"", "localhost"}:
+                raise _invalid(origin, "file:// remotes must be local (file:///path)")
+            return "file:///" + _clean_path(origin, parts.path, lower=False)
+        try:
+            host = (parts.hostname or "").lower()
+            _ = parts.port  # raises on a non-numeric port
+        except ValueError as exc:
+            raise _invalid(origin, "invalid port") from exc
+        if not host or not _HOST.match(host):
+            raise _invalid(origin, "missing or invalid host")
+        if parts.query or parts.fragment:
+            raise _invalid(origin, "must not have a query or fragment")
+        return f"{host}/{_clean_path(origin, parts.path, lower=True)}"
+
+    match = _SCP_LIKE.match(origin)
+    if match is None:
+        raise _invalid(origin, "not a recognized git remote")
+    host = match["host"].lower()
+    if not _HOST.match(host):
+        raise _invalid(origin, "invalid host")
+    return f"{host}/{_clean_path(origin, match['path'], lower=True)}"
+
+
+def repository_name(normalized: str) -> str:
+    """The last path segment: the default project name."""
+    return normalized.rstrip("/").rsplit("/", 1)[-1]
+
+
+def strip_credentials(origin: str) -> str:
+    """Drop a password/token from an https origin: no secrets in storage or events."""
+    if "://" not in origin:
+        return origin.strip()
+    parts = urlsplit(origin.strip())
+    if parts.password is None:
+        return origin.strip()
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return parts._replace(netloc=netloc).geturl()

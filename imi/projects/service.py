@@ -1,0 +1,291 @@
+"""Project registry: register (idempotent, race-safe), look up, search, update, deactivate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import case, func, literal, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from imi.errors import NotFound, ValidationFailed
+from imi.events.outbox import PendingEvent, emit
+from imi.models_base import Page
+from imi.pagination import check_window
+from imi.projects.models import (
+    Project,
+    ProjectCounts,
+    ProjectCreate,
+    ProjectMatch,
+    ProjectUpdate,
+    RegisterResult,
+)
+from imi.projects.origin import normalize_remote_origin, repository_name, strip_credentials
+from imi.serialize import row_dict
+from imi.work.models import WorkItem
+
+SEARCH_MAX_LIMIT = 100
+# Below this trigram relevance a fuzzy match is noise, unless it is a plain substring match.
+SEARCH_MIN_RELEVANCE = 0.2
+
+
+def project_payload(project: Project, **extra: Any) -> dict[str, Any]:
+    return {"project_id": project.id, **row_dict(project), **extra}
+
+
+def _require_text(value: str | None, field: str) -> str | None:
+    if value is not None and not value.strip():
+        raise ValidationFailed(f"{field} must not be empty", field=field)
+    return value.strip() if value is not None else None
+
+
+async def register_project(session: AsyncSession, data: ProjectCreate) -> RegisterResult:
+    """Register a repository, or return the project that already has its origin.
+
+    One ``INSERT .. ON CONFLICT`` decides atomically, so concurrent registrations of one origin
+    (in any spelling) all get the same id. A soft-deleted project is re-activated with the new
+    details; an active one is returned unchanged.
+    """
+    normalized = normalize_remote_origin(data.remote_origin)
+    name = _require_text(data.name, "name") or repository_name(normalized)
+    default_branch = _require_text(data.default_branch, "default_branch") or "main"
+    values = {
+        "name": name,
+        "remote_origin": strip_credentials(data.remote_origin),
+        "remote_origin_normalized": normalized,
+        "default_branch": default_branch,
+        "trunk_path": data.trunk_path,
+        "description": data.description,
+        "meta": data.metadata,
+    }
+    insert_stmt = insert(Project).values(**values)
+    excluded = insert_stmt.excluded
+    stmt: Any = insert_stmt.on_conflict_do_update(
+        index_elements=[Project.remote_origin_normalized],
+        set_={
+            "active": True,
+            "name": excluded.name,
+            "remote_origin": excluded.remote_origin,
+            "default_branch": excluded.default_branch,
+            "trunk_path": excluded.trunk_path,
+            "description": excluded.description,
+            "metadata": excluded.metadata,
+            "updated_at": func.now(),
+        },
+        where=~col(Project.active),
+    ).returning(Project, literal_column("xmax = 0").label("inserted"))
+    row = (
+        await session.execute(stmt, execution_options={"populate_existing": True})
+    ).one_or_none()
+    if row is None:
+        existing = await get_project_by_normalized_origin(session, normalized)
+        return RegisterResult(project=existing, created=False, reactivated=False)
+    project, inserted = row
+    await emit(
+        session,
+        PendingEvent(
+            "imi.project.registered",
+            "project",
+            project.id,
+            project_payload(project, reactivated=not inserted),
+        ),
+    )
+    return RegisterResult(project=project, created=inserted, reactivated=not inserted)
+
+
+async def get_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound("project", project_id)
+    return project
+
+
+async def get_project_by_normalized_origin(session: AsyncSession, normalized: str) -> Project:
+    stmt = select(Project).where(col(Project.remote_origin_normalized) == normalized)
+    project = (await session.execute(stmt)).scalar_one_or_none()
+    if project is None:
+        raise NotFound("project", normalized, field="remote_origin")
+    return project
+
+
+async def get_project_by_origin(session: AsyncSession, remote_origin: str) -> Project:
+    """Look a project up by its remote origin in any equivalent spelling."""
+    return await get_project_by_normalized_origin(
+        session, normalize_remote_origin(remote_origin)
+    )
+
+
+async def list_projects(
+    session: AsyncSession,
+    *,
+    active: bool | None = None,
+    metadata: dict[str, Any] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[Project]:
+    """Projects by name; ``metadata`` filters by JSONB containment (``@>``)."""
+    check_window(limit, offset)
+    conditions = []
+    if active is not None:
+        conditions.append(col(Project.active).is_(active))
+    if metadata:
+        conditions.append(col(Project.meta).op("@>")(literal(metadata, JSONB)))
+    total = func.count().over().label("total")
+    stmt = (
+        select(Project, total)
+        .where(*conditions)
+        .order_by(col(Project.name), col(Project.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(stmt)).all()
+    if rows:
+        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
+    count = await session.scalar(select(func.count()).select_from(Project).where(*conditions))
+    return Page([], int(count or 0), limit, offset)
+
+
+async def search_projects(
+    session: AsyncSession, query: str, *, limit: int = 20, active_only: bool = True
+) -> list[ProjectMatch]:
+    """Fuzzy search on name and origin (pg_trgm), best match first, relevance in [0, 1]."""
+    query = (query or "").strip()
+    if not query:
+        raise ValidationFailed("search query must not be empty", field="q")
+    check_window(limit, 0, max_limit=SEARCH_MAX_LIMIT)
+    q = query.lower()
+    name = func.lower(col(Project.name))
+    origin = col(Project.remote_origin_normalized)
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # An exact name is the best possible answer; otherwise the best trigram score.
+    score = case(
+        (name == q, 1.0),
+        else_=func.greatest(
+            func.similarity(name, q),
+            func.word_similarity(q, name),
+            func.word_similarity(q, origin),
+        ),
+    ).label("relevance")
+    stmt = (
+        select(Project, score)
+        .where(
+            or_(
+                name.like(pattern),
+                origin.like(pattern),
+                func.word_similarity(q, name) >= SEARCH_MIN_RELEVANCE,
+                func.word_similarity(q, origin) >= SEARCH_MIN_RELEVANCE,
+            ),
+            *([col(Project.active)] if active_only else []),
+        )
+        .order_by(score.desc(), col(Project.name))
+        .limit(limit)
+    )
+    rows = (await session.execute(stmt)).all()
+    return [ProjectMatch(project=p, relevance=round(float(r), 4)) for p, r in rows]
+
+
+async def project_counts(
+    session: AsyncSession, project_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ProjectCounts]:
+    """Work counts for many projects in one query (every id gets an entry)."""
+    if not project_ids:
+        return {}
+    active = col(WorkItem.active)
+    stmt = (
+        select(
+            col(WorkItem.project_id),
+            func.count().filter(active),
+            func.count().filter(active & col(WorkItem.has_uncommitted_changes)),
+            func.count().filter(active & (col(WorkItem.ahead_of_trunk) > 0)),
+        )
+        .where(col(WorkItem.project_id).in_(project_ids))
+        .group_by(col(WorkItem.project_id))
+    )
+    counts = {pid: ProjectCounts() for pid in project_ids}
+    for pid, n_active, n_uncommitted, n_unmerged in (await session.execute(stmt)).all():
+        counts[pid] = ProjectCounts(
+            active=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged
+        )
+    return counts
+
+
+async def update_project(
+    session: AsyncSession, project_id: uuid.UUID, data: ProjectUpdate
+) -> Project:
+    """Change the given fields. Metadata merges key by key (null removes a key) unless
+    ``replace_metadata`` is set. Emits ``imi.project.updated`` only when something changed."""
+    project = await get_project(session, project_id)
+    changes: dict[str, Any] = {}
+    for field in ("name", "default_branch"):
+        value = _require_text(getattr(data, field), field)
+        if value is not None and value != getattr(project, field):
+            changes[field] = value
+    for field in ("description", "trunk_path"):
+        if field in data.model_fields_set and getattr(data, field) != getattr(project, field):
+            changes[field] = getattr(data, field)
+    if data.metadata is not None:
+        if data.replace_metadata:
+            merged = dict(data.metadata)
+        else:
+            merged = {**project.meta, **data.metadata}
+            merged = {k: v for k, v in merged.items() if v is not None}
+        if merged != project.meta:
+            changes["meta"] = merged
+    if not changes:
+        return project
+    stmt = (
+        update(Project)
+        .where(col(Project.id) == project_id)
+        .values(**changes, updated_at=func.now())
+        .returning(Project)
+    )
+    project = (
+        await session.execute(stmt, execution_options={"populate_existing": True})
+    ).scalar_one()
+    changed = sorted("metadata" if k == "meta" else k for k in changes)
+    await emit(
+        session,
+        PendingEvent(
+            "imi.project.updated",
+            "project",
+            project.id,
+            project_payload(project, changed_fields=changed),
+        ),
+    )
+    return project
+
+
+async def deactivate_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    """Soft-delete a project and every active work item on it. Idempotent."""
+    project = await get_project(session, project_id)
+    if not project.active:
+        return project
+    stmt = (
+        update(Project)
+        .where(col(Project.id) == project_id)
+        .values(active=False, updated_at=func.now())
+        .returning(Project)
+    )
+    project = (
+        await session.execute(stmt, execution_options={"populate_existing": True})
+    ).scalar_one()
+    closed = (
+        await session.execute(
+            update(WorkItem)
+            .where(col(WorkItem.project_id) == project_id, col(WorkItem.active))
+            .values(active=False, updated_at=func.now())
+            .returning(col(WorkItem.id))
+        )
+    ).scalars()
+    await emit(
+        session,
+        PendingEvent(
+            "imi.project.deactivated",
+            "project",
+            project.id,
+            project_payload(project, deactivated_work_item_ids=list(closed)),
+        ),
+    )
+    return project

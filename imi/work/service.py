@@ -1,0 +1,310 @@
+"""Work in flight: start, git state, completion, queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from imi.errors import Conflict, NotFound, ValidationFailed
+from imi.events.outbox import PendingEvent, emit
+from imi.models_base import Page
+from imi.pagination import check_window
+from imi.projects.models import Project
+from imi.serialize import row_dict
+from imi.settings import get_settings
+from imi.work.models import (
+    GIT_STATE_FIELDS,
+    CompletionType,
+    GitState,
+    GitStateResult,
+    SourceType,
+    WorkCompletion,
+    WorkFilter,
+    WorkItem,
+    WorkStart,
+)
+from imi.work.naming import check_branch_name, parse_work_type, ticket_keys, worktree_name
+from imi.work.v2 import v2_created_payload, v2_git_state_payload, v2_merged_payload
+
+
+def work_payload(item: WorkItem, **extra: Any) -> dict[str, Any]:
+    return {"work_item_id": item.id, **row_dict(item), **extra}
+
+
+async def _project_for_work(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound("project", project_id, field="project_id")
+    if not project.active:
+        raise Conflict(f"project {project_id} is deactivated", field="project_id")
+    return project
+
+
+async def start_work(session: AsyncSession, data: WorkStart) -> WorkItem:
+    """Register a branch in flight. A second active item on the same branch (or worktree name)
+    of a project is a Conflict. Ticket keys in the branch name (and a Plane source ref) are
+    linked to the new item as ``references``."""
+    work_type = parse_work_type(data.work_type)
+    branch = check_branch_name(data.branch_name)
+    name = (data.name or "").strip() or worktree_name(branch)
+    project = await _project_for_work(session, data.project_id)
+    stmt = (
+        insert(WorkItem)
+        .values(
+            project_id=project.id,
+            branch_name=branch,
+            name=name,
+            work_type=work_type.value,
+            source_type=data.source.type.value,
+            source_ref=data.source.ref,
+            owner_id=data.owner_id,
+            worktree_path=data.worktree_path,
+            meta=data.metadata,
+        )
+        .on_conflict_do_nothing()
+        .returning(WorkItem)
+    )
+    item = (await session.execute(stmt)).scalar_one_or_none()
+    if item is None:
+        raise await _start_conflict(session, project.id, branch, name)
+
+    source_ticket = data.source.ref if data.source.type is SourceType.PLANE_TICKET else None
+    keys = ticket_keys(get_settings().ticket_key_pattern, branch, source_ticket)
+    if source_ticket and source_ticket not in keys:
+        keys.append(source_ticket)
+    if keys:
+        from imi.links.service import link_ticket_keys
+
+        await link_ticket_keys(session, item, keys)
+    await emit(
+        session,
+        PendingEvent(
+            "imi.work.started",
+            "work_item",
+            item.id,
+            work_payload(item, project_name=project.name, ticket_keys=keys),
+        ),
+        PendingEvent(
+            "imi.worktree.created", "work_item", item.id, v2_created_payload(item, project), v2=True
+        ),
+    )
+    return item
+
+
+async def _start_conflict(
+    session: AsyncSession, project_id: uuid.UUID, branch: str, name: str
+) -> Conflict:
+    stmt = select(WorkItem).where(
+        col(WorkItem.project_id) == project_id,
+        col(WorkItem.active),
+        (col(WorkItem.branch_name) == branch) | (col(WorkItem.name) == name),
+    )
+    existing = (await session.execute(stmt)).scalars().first()
+    if existing is not None and existing.branch_name == branch:
+        return Conflict(
+            f"branch {branch!r} already has active work {existing.id}",
+            field="branch_name",
+            existing_id=str(existing.id),
+        )
+    return Conflict(
+        f"an active worktree named {name!r} already exists",
+        field="name",
+        existing_id=str(existing.id) if existing else None,
+    )
+
+
+async def get_work_item(session: AsyncSession, work_item_id: uuid.UUID) -> WorkItem:
+    item = await session.get(WorkItem, work_item_id)
+    if item is None:
+        raise NotFound("work item", work_item_id)
+    return item
+
+
+async def find_active_work(
+    session: AsyncSession, project_id: uuid.UUID, branch_name: str
+) -> WorkItem:
+    stmt = select(WorkItem).where(
+        col(WorkItem.project_id) == project_id,
+        col(WorkItem.branch_name) == branch_name,
+        col(WorkItem.active),
+    )
+    item = (await session.execute(stmt)).scalar_one_or_none()
+    if item is None:
+        raise NotFound("active work item", f"{project_id}:{branch_name}", field="branch_name")
+    return item
+
+
+async def update_git_state(
+    session: AsyncSession,
+    state: GitState,
+    *,
+    work_item_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    branch_name: str | None = None,
+) -> GitStateResult:
+    """Apply a git-state report to a work item addressed by id or by (project, branch).
+
+    Reports are ordered by ``last_sync_at``: one older than the stored sync is ignored
+    (``applied`` False), so a late, out-of-order report never overwrites newer state.
+    """
+    if work_item_id is None:
+        if project_id is None or not branch_name:
+            raise ValidationFailed(
+                "address the work item by id or by project_id and branch_name",
+                field="work_item_id",
+            )
+        target = select(WorkItem).where(
+            col(WorkItem.project_id) == project_id,
+            col(WorkItem.branch_name) == branch_name,
+            col(WorkItem.active),
+        )
+    else:
+        target = select(WorkItem).where(col(WorkItem.id) == work_item_id)
+    # Row lock: concurrent reports for one item apply one after the other, in order.
+    item = (
+        await session.execute(
+            target.with_for_update(), execution_options={"populate_existing": True}
+        )
+    ).scalar_one_or_none()
+    if item is None:
+        key = work_item_id or f"{project_id}:{branch_name}"
+        raise NotFound("work item", key, field="work_item_id" if work_item_id else "branch_name")
+
+    synced_at = state.last_sync_at or datetime.now(UTC)
+    if synced_at.tzinfo is None:
+        synced_at = synced_at.replace(tzinfo=UTC)
+    if item.last_sync_at is not None and synced_at < item.last_sync_at:
+        return GitStateResult(work_item=item, applied=False, updated_fields=[])
+
+    given = state.model_dump(include=set(GIT_STATE_FIELDS), exclude_unset=True)
+    changed = {k: v for k, v in given.items() if getattr(item, k) != v}
+    stmt = (
+        update(WorkItem)
+        .where(col(WorkItem.id) == item.id)
+        .values(
+            **changed,
+            last_sync_at=synced_at,
+            last_activity_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(WorkItem)
+    )
+    item = (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one()
+    if changed:
+        project = await session.get(Project, item.project_id)
+        assert project is not None  # foreign key
+        await emit(
+            session,
+            PendingEvent(
+                "imi.work.git_state_updated",
+                "work_item",
+                item.id,
+                work_payload(item, project_name=project.name, updated_fields=sorted(changed)),
+            ),
+            PendingEvent(
+                "imi.worktree.git_state_updated",
+                "work_item",
+                item.id,
+                v2_git_state_payload(item, project),
+                v2=True,
+            ),
+        )
+    return GitStateResult(work_item=item, applied=True, updated_fields=sorted(changed))
+
+
+async def complete_work(
+    session: AsyncSession, work_item_id: uuid.UUID, data: WorkCompletion
+) -> WorkItem:
+    """Close a work item as merged, abandoned or superseded. Completing twice is a Conflict."""
+    stmt = (
+        update(WorkItem)
+        .where(col(WorkItem.id) == work_item_id, col(WorkItem.completed_at).is_(None))
+        .values(
+            active=False,
+            completed_at=func.now(),
+            completion_type=data.completion_type.value,
+            merge_commit_hash=data.merge_commit_hash,
+            merged_by=data.merged_by,
+            updated_at=func.now(),
+            last_activity_at=func.now(),
+        )
+        .returning(WorkItem)
+    )
+    item = (
+        await session.execute(stmt, execution_options={"populate_existing": True})
+    ).scalar_one_or_none()
+    if item is None:
+        existing = await get_work_item(session, work_item_id)
+        raise Conflict(
+            f"work item {work_item_id} was already completed ({existing.completion_type})",
+            field="completion_type",
+        )
+    project = await session.get(Project, item.project_id)
+    assert project is not None
+    events = [
+        PendingEvent(
+            "imi.work.completed",
+            "work_item",
+            item.id,
+            work_payload(item, project_name=project.name),
+        )
+    ]
+    if data.completion_type is CompletionType.MERGED:
+        events.append(
+            PendingEvent(
+                "imi.worktree.merged",
+                "work_item",
+                item.id,
+                v2_merged_payload(item, project),
+                v2=True,
+            )
+        )
+    await emit(session, *events)
+    return item
+
+
+async def list_work(
+    session: AsyncSession, filters: WorkFilter, *, limit: int = 50, offset: int = 0
+) -> Page[WorkItem]:
+    """Work items, most recently active first ("what is agent X working on?")."""
+    check_window(limit, offset)
+    conditions = []
+    if filters.project_id is not None:
+        conditions.append(col(WorkItem.project_id) == filters.project_id)
+    if filters.owner_id is not None:
+        conditions.append(col(WorkItem.owner_id) == filters.owner_id)
+    if filters.work_type is not None:
+        conditions.append(col(WorkItem.work_type) == parse_work_type(filters.work_type).value)
+    if filters.status is not None:
+        conditions.append(col(WorkItem.status) == filters.status.value)
+    if filters.active is not None:
+        conditions.append(col(WorkItem.active).is_(filters.active))
+    total = func.count().over().label("total")
+    stmt = (
+        select(WorkItem, total)
+        .where(*conditions)
+        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(stmt)).all()
+    if rows:
+        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
+    count = await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions))
+    return Page([], int(count or 0), limit, offset)
+
+
+async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]) -> None:
+    """Record activity on work items (agent activity, tool mutations)."""
+    if work_item_ids:
+        await session.execute(
+            update(WorkItem)
+            .where(col(WorkItem.id).in_(work_item_ids))
+            .values(last_activity_at=func.now())
+        )
