@@ -219,7 +219,7 @@ async def test_deactivate_cascades_to_work_items(session: AsyncSession) -> None:
 
     result = await service.deactivate_project(session, project.id)
     assert not result.active
-    for item in items + [untouched]:
+    for item in [*items, untouched]:
         await session.refresh(item)
     assert not any(item.active for item in items)
     assert untouched.active
