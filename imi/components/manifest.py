@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import yaml
 from sqlalchemy import Boolean, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,11 +35,6 @@ from imi.components.service import UNIQUE_NAME, component_payload, require_proje
 from imi.errors import ValidationFailed
 from imi.events.outbox import PendingEvent, emit
 from imi.serialize import jsonable
-
-try:  # PyYAML is present through uvicorn[standard]; YAML import is a bonus, not a promise.
-    import yaml  # type: ignore[import-untyped,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    yaml = None
 
 ManifestFormat = Literal["toml", "yaml"]
 COLUMNS = ("path", "kind", "enabled")
@@ -78,8 +74,6 @@ def _load_toml(body: str) -> Any:
 
 
 def _load_yaml(body: str) -> Any:
-    if yaml is None:  # pragma: no cover - depends on the environment
-        raise ValidationFailed("YAML manifests need PyYAML, which is not installed", field="format")
     try:
         return yaml.safe_load(body)
     except yaml.YAMLError as exc:
