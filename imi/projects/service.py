@@ -76,9 +76,7 @@ async def register_project(session: AsyncSession, data: ProjectCreate) -> Regist
         },
         where=~col(Project.active),
     ).returning(Project, literal_column("xmax = 0").label("inserted"))
-    row = (
-        await session.execute(stmt, execution_options={"populate_existing": True})
-    ).one_or_none()
+    row = (await session.execute(stmt, execution_options={"populate_existing": True})).one_or_none()
     if row is None:
         existing = await get_project_by_normalized_origin(session, normalized)
         return RegisterResult(project=existing, created=False, reactivated=False)
@@ -112,9 +110,7 @@ async def get_project_by_normalized_origin(session: AsyncSession, normalized: st
 
 async def get_project_by_origin(session: AsyncSession, remote_origin: str) -> Project:
     """Look a project up by its remote origin in any equivalent spelling."""
-    return await get_project_by_normalized_origin(
-        session, normalize_remote_origin(remote_origin)
-    )
+    return await get_project_by_normalized_origin(session, normalize_remote_origin(remote_origin))
 
 
 async def list_projects(
@@ -205,9 +201,7 @@ async def project_counts(
     )
     counts = {pid: ProjectCounts() for pid in project_ids}
     for pid, n_active, n_uncommitted, n_unmerged in (await session.execute(stmt)).all():
-        counts[pid] = ProjectCounts(
-            active=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged
-        )
+        counts[pid] = ProjectCounts(active=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged)
     return counts
 
 

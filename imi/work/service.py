@@ -13,8 +13,6 @@ from sqlmodel import col
 
 from imi.errors import Conflict, NotFound, ValidationFailed
 from imi.events.outbox import PendingEvent, emit
-from imi.models_base import Page
-from imi.pagination import check_window
 from imi.projects.models import Project
 from imi.serialize import row_dict
 from imi.settings import get_settings
@@ -25,7 +23,6 @@ from imi.work.models import (
     GitStateResult,
     SourceType,
     WorkCompletion,
-    WorkFilter,
     WorkItem,
     WorkStart,
 )
@@ -269,37 +266,6 @@ async def complete_work(
     return item
 
 
-async def list_work(
-    session: AsyncSession, filters: WorkFilter, *, limit: int = 50, offset: int = 0
-) -> Page[WorkItem]:
-    """Work items, most recently active first ("what is agent X working on?")."""
-    check_window(limit, offset)
-    conditions = []
-    if filters.project_id is not None:
-        conditions.append(col(WorkItem.project_id) == filters.project_id)
-    if filters.owner_id is not None:
-        conditions.append(col(WorkItem.owner_id) == filters.owner_id)
-    if filters.work_type is not None:
-        conditions.append(col(WorkItem.work_type) == parse_work_type(filters.work_type).value)
-    if filters.status is not None:
-        conditions.append(col(WorkItem.status) == filters.status.value)
-    if filters.active is not None:
-        conditions.append(col(WorkItem.active).is_(filters.active))
-    total = func.count().over().label("total")
-    stmt = (
-        select(WorkItem, total)
-        .where(*conditions)
-        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
-    count = await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions))
-    return Page([], int(count or 0), limit, offset)
-
-
 async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]) -> None:
     """Record activity on work items (agent activity, tool mutations)."""
     if work_item_ids:
@@ -308,3 +274,20 @@ async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]
             .where(col(WorkItem.id).in_(work_item_ids))
             .values(last_activity_at=func.now())
         )
+
+
+async def remove_work(session: AsyncSession, work_item_id: uuid.UUID) -> WorkItem:
+    """v2 ``DELETE /worktrees/{id}``: an active item is closed as abandoned. Idempotent."""
+    item = await get_work_item(session, work_item_id)
+    if not item.active:
+        return item
+    try:
+        return await complete_work(
+            session, work_item_id, WorkCompletion(completion_type=CompletionType.ABANDONED)
+        )
+    except Conflict:
+        # Completed but still active (re-activated by hand): just switch it off.
+        await session.execute(
+            update(WorkItem).where(col(WorkItem.id) == work_item_id).values(active=False)
+        )
+        return await get_work_item(session, work_item_id)

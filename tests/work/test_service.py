@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.errors import Conflict, NotFound, ValidationFailed
 from imi.projects.models import Project
-from imi.work import service
+from imi.work import queries, service
 from imi.work.models import (
     CompletionType,
     GitState,
@@ -276,21 +276,21 @@ async def test_list_in_flight_filters(session: AsyncSession) -> None:
         session, GitState(has_uncommitted_changes=True), work_item_id=mine.id
     )
 
-    agent_x = await service.list_work(session, WorkFilter(owner_id="agent-x"))
+    agent_x = await queries.list_work(session, WorkFilter(owner_id="agent-x"))
     assert {i.id for i in agent_x.items} == {mine.id, theirs.id} and agent_x.total == 2
     assert agent_x.items[0].id == mine.id  # most recently active first
-    assert (await service.list_work(session, WorkFilter(project_id=a.id))).total == 2
-    fixes = await service.list_work(session, WorkFilter(work_type="fix"))
+    assert (await queries.list_work(session, WorkFilter(project_id=a.id))).total == 2
+    fixes = await queries.list_work(session, WorkFilter(work_type="fix"))
     assert [i.branch_name for i in fixes.items] == ["fix/two"]
-    feats = await service.list_work(session, WorkFilter(work_type="feat"))
+    feats = await queries.list_work(session, WorkFilter(work_type="feat"))
     assert feats.total == 2
-    dirty = await service.list_work(session, WorkFilter(status=WorkStatus.UNCOMMITTED))
+    dirty = await queries.list_work(session, WorkFilter(status=WorkStatus.UNCOMMITTED))
     assert [i.id for i in dirty.items] == [mine.id]
-    everything = await service.list_work(session, WorkFilter(active=None))
+    everything = await queries.list_work(session, WorkFilter(active=None))
     assert everything.total == 4
-    page = await service.list_work(session, WorkFilter(active=None), limit=3, offset=3)
+    page = await queries.list_work(session, WorkFilter(active=None), limit=3, offset=3)
     assert len(page.items) == 1 and page.total == 4
     with pytest.raises(ValidationFailed):
-        await service.list_work(session, WorkFilter(work_type="chore"))
+        await queries.list_work(session, WorkFilter(work_type="chore"))
     with pytest.raises(ValidationFailed):
-        await service.list_work(session, WorkFilter(), limit=10_000)
+        await queries.list_work(session, WorkFilter(), limit=10_000)

@@ -1,0 +1,113 @@
+"""Read side of work in flight: filtered lists, the v2 in-flight rows, working paths."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from imi.errors import NotFound
+from imi.models_base import Page
+from imi.pagination import check_window
+from imi.projects.models import Project
+from imi.work.models import WorkFilter, WorkItem
+from imi.work.naming import parse_work_type
+
+
+async def list_work(
+    session: AsyncSession, filters: WorkFilter, *, limit: int = 50, offset: int = 0
+) -> Page[WorkItem]:
+    """Work items, most recently active first ("what is agent X working on?")."""
+    check_window(limit, offset)
+    conditions = []
+    if filters.project_id is not None:
+        conditions.append(col(WorkItem.project_id) == filters.project_id)
+    if filters.owner_id is not None:
+        conditions.append(col(WorkItem.owner_id) == filters.owner_id)
+    if filters.work_type is not None:
+        conditions.append(col(WorkItem.work_type) == parse_work_type(filters.work_type).value)
+    if filters.status is not None:
+        conditions.append(col(WorkItem.status) == filters.status.value)
+    if filters.active is not None:
+        conditions.append(col(WorkItem.active).is_(filters.active))
+    total = func.count().over().label("total")
+    stmt = (
+        select(WorkItem, total)
+        .where(*conditions)
+        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(stmt)).all()
+    if rows:
+        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
+    count = await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions))
+    return Page([], int(count or 0), limit, offset)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightRow:
+    work_item: WorkItem
+    project_name: str
+
+
+def in_flight_condition() -> Any:
+    """Active work with something not on trunk yet: uncommitted changes or commits ahead."""
+    return col(WorkItem.active) & (
+        col(WorkItem.has_uncommitted_changes) | (col(WorkItem.ahead_of_trunk) > 0)
+    )
+
+
+async def list_in_flight(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[InFlightRow]:
+    """In-flight work with its project's name (v2 ``/inflight-work``)."""
+    check_window(limit, offset)
+    conditions = [in_flight_condition()]
+    if project_id is not None:
+        conditions.append(col(WorkItem.project_id) == project_id)
+    stmt = (
+        select(WorkItem, col(Project.name), func.count().over())
+        .join(Project, col(Project.id) == col(WorkItem.project_id))
+        .where(*conditions)
+        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(stmt)).all()
+    total = int(rows[0][2]) if rows else 0
+    if not rows and offset:
+        total = int(
+            await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions)) or 0
+        )
+    return Page([InFlightRow(item, name) for item, name, _ in rows], total, limit, offset)
+
+
+async def working_path(
+    session: AsyncSession, project_id: uuid.UUID, worktree_name: str | None = None
+) -> str:
+    """The trunk path of a project, or the path of its active worktree named so."""
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound("project", project_id)
+    if worktree_name is None:
+        if not project.trunk_path:
+            raise NotFound("trunk path of project", project_id)
+        return project.trunk_path
+    stmt = select(col(WorkItem.worktree_path)).where(
+        col(WorkItem.project_id) == project_id,
+        col(WorkItem.name) == worktree_name,
+        col(WorkItem.active),
+    )
+    path = await session.scalar(stmt)
+    if not path:
+        raise NotFound("worktree path", worktree_name, field="worktree_name")
+    return str(path)
