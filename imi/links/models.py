@@ -126,3 +126,26 @@ class DeploymentInput(BaseModel):
     status: str = "succeeded"
     deployed_at: datetime | None = None
     metadata: dict[str, Any] = InputField(default_factory=dict)
+
+
+class TicketLinkResult(BaseModel):
+    ticket: Ticket
+    link: TicketLink
+    created: bool  # a new ticket_links row
+    ticket_created: bool = False  # the ticket row was new too
+    changed: bool = False  # created, or an existing link's kind/metadata moved
+
+
+class PullRequestResult(BaseModel):
+    pull_request: PullRequest
+    created: bool
+    previous_state: PRState | None  # None when created
+    changed: bool = False  # any column changed (a transition, a new title, metadata)
+
+
+class DeploymentResult(BaseModel):
+    deployment: Deployment
+    created: bool
+    added_work_item_ids: list[uuid.UUID]  # newly attached by this call
+    work_item_ids: list[uuid.UUID]  # everything the deployment ships
+    changed: bool = False

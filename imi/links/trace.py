@@ -1,0 +1,196 @@
+"""Trace: the linked subgraph around a ticket, work item, pull request or deployment.
+
+Every trace is resolved in a fixed number of statements (four), whatever the size of
+the graph: the root (with its direct links), then one ``= ANY(:ids)`` query per kind of
+neighbour of the root's work items.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from imi.errors import NotFound, ValidationFailed
+from imi.links.common import FRESH, any_of, dedupe, parse_uuid
+from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
+from imi.links.trace_graph import Entity, Trace, TraceEdge, TraceNode, assemble
+from imi.work.models import WorkItem
+
+__all__ = ["ENTITY_TYPES", "Trace", "TraceEdge", "TraceNode", "trace"]
+
+# Accepted entity types -> node type. The node type names are accepted as aliases too.
+ENTITY_TYPES: dict[str, str] = {
+    "ticket": "ticket",
+    "branch": "work_item",
+    "work": "work_item",
+    "work_item": "work_item",
+    "pr": "pull_request",
+    "pull_request": "pull_request",
+    "deploy": "deployment",
+    "deployment": "deployment",
+}
+
+
+@dataclass(slots=True)
+class _Root:
+    """What the first statement learns: the root row and the work items it leads to."""
+
+    entity: Entity
+    work_item_ids: list[uuid.UUID]
+    links: list[tuple[TicketLink, Ticket]] | None = None  # ticket root: its links, already read
+    deployment_of: list[tuple[uuid.UUID, Deployment]] | None = None  # deploy root: likewise
+    work_item: WorkItem | None = None  # work or PR root: the (only) work item, already read
+
+
+def _missing(entity_type: str, entity_id: str) -> NotFound:
+    return NotFound(entity_type, entity_id, field="entity_id")
+
+
+async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
+    stmt = (
+        select(Ticket, TicketLink)
+        .outerjoin(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
+        .where(col(Ticket.plane_ticket_id) == entity_id.strip())
+        .order_by(col(TicketLink.created_at), col(TicketLink.work_item_id))
+    )
+    rows = (await session.execute(stmt, execution_options=FRESH)).all()
+    if not rows:
+        raise _missing("ticket", entity_id)
+    ticket = rows[0][0]
+    links = [(row[1], ticket) for row in rows if row[1] is not None]
+    return _Root(ticket, dedupe(link.work_item_id for link, _ in links), links=links)
+
+
+async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
+    project_part, sep, branch = entity_id.partition(":")  # git forbids ':' in branch names
+    stmt = select(WorkItem)
+    if sep:
+        project_id = parse_uuid(project_part)
+        if project_id is None or not branch.strip():
+            raise _missing("work item", entity_id)
+        # The active work item on that branch, else the most recent one.
+        stmt = (
+            stmt.where(
+                col(WorkItem.project_id) == project_id,
+                col(WorkItem.branch_name) == branch.strip(),
+            )
+            .order_by(col(WorkItem.active).desc(), col(WorkItem.created_at).desc())
+            .limit(1)
+        )
+    else:
+        work_item_id = parse_uuid(entity_id)
+        if work_item_id is None:
+            raise _missing("work item", entity_id)
+        stmt = stmt.where(col(WorkItem.id) == work_item_id)
+    work_item = (await session.scalars(stmt, execution_options=FRESH)).first()
+    if work_item is None:
+        raise _missing("work item", entity_id)
+    return _Root(work_item, [work_item.id], work_item=work_item)
+
+
+async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
+    pr_id = parse_uuid(entity_id)
+    if pr_id is not None:
+        where = col(PullRequest.id) == pr_id
+    else:
+        where = col(PullRequest.url) == entity_id.strip().rstrip("/")
+    # The PR's work item rides along: one statement fewer later.
+    stmt = (
+        select(PullRequest, WorkItem)
+        .join(WorkItem, col(WorkItem.id) == col(PullRequest.work_item_id))
+        .where(where)
+    )
+    row = (await session.execute(stmt, execution_options=FRESH)).one_or_none()
+    if row is None:
+        raise _missing("pull request", entity_id)
+    pr, work_item = row[0], row[1]
+    return _Root(pr, [pr.work_item_id], work_item=work_item)
+
+
+async def _deploy_root(session: AsyncSession, entity_id: str) -> _Root:
+    stmt = (
+        select(Deployment, col(DeploymentWorkItem.work_item_id))
+        .outerjoin(DeploymentWorkItem, col(DeploymentWorkItem.deployment_id) == col(Deployment.id))
+        .where(col(Deployment.deploy_id) == entity_id.strip())
+        .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
+    )
+    rows = (await session.execute(stmt, execution_options=FRESH)).all()
+    if not rows:
+        raise _missing("deployment", entity_id)
+    deployment = rows[0][0]
+    pairs = [(row[1], deployment) for row in rows if row[1] is not None]
+    return _Root(deployment, dedupe(w for w, _ in pairs), deployment_of=pairs)
+
+
+ROOT_LOADERS = {
+    "ticket": _ticket_root,
+    "work_item": _work_root,
+    "pull_request": _pr_root,
+    "deployment": _deploy_root,
+}
+
+
+async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trace:
+    """The subgraph linked to one node.
+
+    ``entity_type``: ``ticket`` (``entity_id`` = plane ticket id), ``branch`` or ``work``
+    (work item UUID, or ``<project_id>:<branch_name>`` = the active work item on that branch,
+    else the most recent), ``pr`` (UUID or url), ``deploy`` (deploy id). The root resolves to a
+    set of work items; the trace holds those work items with their ticket links, PRs and
+    deployments. From a ticket only that ticket is shown among tickets (forward chain), from a
+    deploy only that deploy among deployments (backward chain); from a work item or PR,
+    everything adjacent. Unknown or malformed ids raise NotFound.
+    """
+    node_type = ENTITY_TYPES.get(entity_type.strip().lower())
+    if node_type is None:
+        raise ValidationFailed(
+            f"entity_type must be one of ticket, branch, work, pr, deploy; got {entity_type!r}",
+            field="entity_type",
+        )
+    root = await ROOT_LOADERS[node_type](session, entity_id)
+    ids = root.work_item_ids
+
+    work_items: list[WorkItem] = []
+    links: list[tuple[TicketLink, Ticket]] = root.links or []
+    prs: list[PullRequest] = []
+    shipped: list[tuple[uuid.UUID, Deployment]] = root.deployment_of or []
+    if ids:
+        if root.work_item is not None:
+            work_items = [root.work_item]
+        else:
+            stmt_wi = (
+                select(WorkItem)
+                .where(any_of(WorkItem.id, ids))
+                .order_by(col(WorkItem.created_at), col(WorkItem.id))
+            )
+            work_items = list((await session.scalars(stmt_wi, execution_options=FRESH)).all())
+        if root.links is None:
+            stmt_links = (
+                select(TicketLink, Ticket)
+                .join(Ticket, col(Ticket.id) == col(TicketLink.ticket_id))
+                .where(any_of(TicketLink.work_item_id, ids))
+                .order_by(col(Ticket.plane_ticket_id), col(TicketLink.created_at))
+            )
+            rows = (await session.execute(stmt_links, execution_options=FRESH)).all()
+            links = [(row[0], row[1]) for row in rows]
+        stmt_prs = (
+            select(PullRequest)
+            .where(any_of(PullRequest.work_item_id, ids))
+            .order_by(col(PullRequest.created_at), col(PullRequest.number))
+        )
+        prs = list((await session.scalars(stmt_prs, execution_options=FRESH)).all())
+        if root.deployment_of is None:
+            stmt_deploys = (
+                select(col(DeploymentWorkItem.work_item_id), Deployment)
+                .join(Deployment, col(Deployment.id) == col(DeploymentWorkItem.deployment_id))
+                .where(any_of(DeploymentWorkItem.work_item_id, ids))
+                .order_by(col(Deployment.deployed_at), col(Deployment.deploy_id))
+            )
+            rows_d = (await session.execute(stmt_deploys, execution_options=FRESH)).all()
+            shipped = [(row[0], row[1]) for row in rows_d]
+
+    return assemble(node_type, root.entity, work_items, links, prs, shipped)

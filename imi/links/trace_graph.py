@@ -1,0 +1,130 @@
+"""The trace's result types, and how fetched rows become typed nodes and edges (no SQL)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
+from imi.serialize import jsonable, row_dict
+from imi.work.models import WorkItem
+
+Entity = Ticket | WorkItem | PullRequest | Deployment
+DIRECTIONS = {"ticket": "forward", "deployment": "backward"}  # anything else: "both"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceNode:
+    type: str  # ticket | work_item | pull_request | deployment
+    id: uuid.UUID
+    data: dict[str, Any]  # the entity's columns
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEdge:
+    type: str  # links (ticket -> work_item) | has_pr | deployed_in
+    source_type: str
+    source_id: uuid.UUID
+    target_type: str
+    target_id: uuid.UUID
+    kind: str | None = None  # the link kind on `links` edges (closes | references)
+
+    @property
+    def source(self) -> str:
+        return f"{self.source_type}:{self.source_id}"
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_type}:{self.target_id}"
+
+
+@dataclass(slots=True)
+class Trace:
+    root: TraceNode
+    direction: str  # forward (from a ticket) | backward (from a deploy) | both
+    nodes: list[TraceNode] = field(default_factory=list)  # root first
+    edges: list[TraceEdge] = field(default_factory=list)
+    tickets: list[Ticket] = field(default_factory=list)
+    work_items: list[WorkItem] = field(default_factory=list)
+    pull_requests: list[PullRequest] = field(default_factory=list)
+    deployments: list[Deployment] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: nodes by key, edges as ``source``/``target`` keys."""
+        return {
+            "root": self.root.key,
+            "direction": self.direction,
+            "nodes": [
+                {"key": n.key, "type": n.type, "id": str(n.id), "data": jsonable(n.data)}
+                for n in self.nodes
+            ],
+            "edges": [
+                {"type": e.type, "source": e.source, "target": e.target, "kind": e.kind}
+                for e in self.edges
+            ],
+        }
+
+
+def assemble(
+    node_type: str,
+    root_entity: Entity,
+    work_items: list[WorkItem],
+    links: list[tuple[TicketLink, Ticket]],
+    prs: list[PullRequest],
+    shipped: list[tuple[uuid.UUID, Deployment]],
+) -> Trace:
+    """Typed nodes and edges from the fetched rows (no further SQL)."""
+    tickets = list({ticket.id: ticket for _, ticket in links}.values())
+    if isinstance(root_entity, Ticket) and not tickets:
+        tickets = [root_entity]  # a ticket with no links yet is still its own trace
+    deployments = list({deployment.id: deployment for _, deployment in shipped}.values())
+    if isinstance(root_entity, Deployment) and not deployments:
+        deployments = [root_entity]
+    root_id = root_entity.id
+    root = TraceNode(node_type, root_id, row_dict(root_entity))
+    result = Trace(
+        root=root,
+        direction=DIRECTIONS.get(node_type, "both"),
+        tickets=tickets,
+        work_items=work_items,
+        pull_requests=prs,
+        deployments=deployments,
+    )
+    typed: list[tuple[str, list[Any]]] = [
+        ("ticket", tickets),
+        ("work_item", work_items),
+        ("pull_request", prs),
+        ("deployment", deployments),
+    ]
+    result.nodes = [root] + [
+        TraceNode(kind, entity.id, row_dict(entity))
+        for kind, entities in typed
+        for entity in entities
+        if not (kind == node_type and entity.id == root_id)
+    ]
+
+    edges = result.edges
+    for link, ticket in links:
+        edges.append(
+            TraceEdge("links", "ticket", ticket.id, "work_item", link.work_item_id, link.kind)
+        )
+    for pr in prs:
+        edges.append(TraceEdge("has_pr", "work_item", pr.work_item_id, "pull_request", pr.id))
+    prs_by_work: dict[uuid.UUID, list[PullRequest]] = {}
+    for pr in prs:
+        prs_by_work.setdefault(pr.work_item_id, []).append(pr)
+    for work_item_id, deployment in shipped:
+        edges.append(
+            TraceEdge("deployed_in", "work_item", work_item_id, "deployment", deployment.id)
+        )
+        # A deploy shipping a work item ships that work item's PRs.
+        for pr in prs_by_work.get(work_item_id, []):
+            edges.append(
+                TraceEdge("deployed_in", "pull_request", pr.id, "deployment", deployment.id)
+            )
+    return result
