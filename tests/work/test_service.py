@@ -294,3 +294,33 @@ async def test_list_in_flight_filters(session: AsyncSession) -> None:
         await queries.list_work(session, WorkFilter(work_type="chore"))
     with pytest.raises(ValidationFailed):
         await queries.list_work(session, WorkFilter(), limit=10_000)
+
+
+async def test_ticket_keys_in_branch_are_auto_linked(session: AsyncSession) -> None:
+    from imi.links.service import get_ticket
+
+    project = await make_project(session)
+    item = await start(
+        session,
+        project,
+        "feat/PROJ-123-login",
+        source=WorkSource(type=SourceType.PLANE_TICKET, ref="OPS-9"),
+    )
+    for key in ("PROJ-123", "OPS-9"):
+        ticket = await get_ticket(session, key)
+        assert ticket.plane_ticket_id == key
+    linked = await events_of(session, "imi.link.ticket_linked")
+    assert {payload(e)["plane_ticket_id"] for e in linked} == {"PROJ-123", "OPS-9"}
+    assert all(payload(e)["work_item_id"] == str(item.id) for e in linked)
+    [started] = await events_of(session, "imi.work.started")
+    assert payload(started)["ticket_keys"] == ["PROJ-123", "OPS-9"]
+
+
+async def test_auto_link_pattern_is_configurable(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMI_TICKET_KEY_PATTERN", r"#\d+")
+    project = await make_project(session)
+    await start(session, project, "fix/#42-crash-PROJ-1")
+    linked = await events_of(session, "imi.link.ticket_linked")
+    assert [payload(e)["plane_ticket_id"] for e in linked] == ["#42"]

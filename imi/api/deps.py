@@ -1,0 +1,33 @@
+"""Request-scoped dependencies: one transaction per request, id parsing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imi.errors import NotFound
+
+
+async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """Commit when the handler returns, roll back when it raises.
+
+    ``scope="function"`` below makes the commit happen before the response is sent, so a
+    client never sees success for a transaction that then fails to commit.
+    """
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_transaction, scope="function")]
+
+
+def parse_id(value: str, entity: str) -> uuid.UUID:
+    """A path id; a malformed one names nothing that exists, so it is a 404, not a 500."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(entity, value) from None

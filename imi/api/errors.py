@@ -1,0 +1,93 @@
+"""Every error leaves as the v2 error envelope: domain errors, FastAPI's validation errors,
+unknown routes, malformed JSON and unexpected failures alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from imi.errors import DomainError
+from imi.logging import get_logger
+
+log = get_logger(__name__)
+
+STATUS_BY_CODE = {"VALIDATION_ERROR": 400, "NOT_FOUND": 404, "CONFLICT": 409}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message, "details": details or {}},
+    }
+    return JSONResponse(to_jsonable_python(body), status_code=status)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return error_response(STATUS_BY_CODE.get(exc.code, 500), exc.code, exc.message, exc.details)
+
+
+def _field_of(location: tuple[Any, ...]) -> str | None:
+    # ("body", "remote_origin") -> "remote_origin"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in location[1:] if not isinstance(p, int)] or [str(p) for p in location]
+    return ".".join(parts) if parts else None
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": _field_of(tuple(e.get("loc", ()))),
+            "message": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": None, "message": "invalid request", "type": None}
+    if first["type"] == "json_invalid":
+        return error_response(
+            400, "VALIDATION_ERROR", "Malformed JSON body", {"field": "body", "errors": errors}
+        )
+    message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    return error_response(
+        422, "VALIDATION_ERROR", message, {"field": first["field"], "errors": errors}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, "NOT_FOUND", f"No route for {request.url.path}")
+    if exc.status_code == 405:
+        return error_response(
+            405, "VALIDATION_ERROR", f"Method {request.method} not allowed on {request.url.path}"
+        )
+    code = "INTERNAL_ERROR" if exc.status_code >= 500 else "VALIDATION_ERROR"
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # Services turn expected races into Conflicts; a constraint that still fires is one too.
+    log.warning("constraint violation", error=str(getattr(exc, "orig", exc)))
+    return error_response(409, "CONFLICT", "The request conflicts with existing data")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(500, "INTERNAL_ERROR", "Internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,18 @@
+"""The REST compatibility API: v3 PRD and v2 contract paths side by side under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from imi.api.routes import activities, projects, work, worktrees
+
+API_PREFIX = "/api/v1"
+
+
+def rest_router() -> APIRouter:
+    router = APIRouter()
+    # Order matters where paths overlap: /projects/search before /projects/{id}, and
+    # /work/git-state before /work/{id}.
+    for area in (projects, work, worktrees, activities):
+        router.include_router(area.router)
+    return router
