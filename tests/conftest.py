@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,18 +35,22 @@ def _with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """URL of a PostgreSQL server the tests may create databases on."""
     configured = os.environ.get("IMI_TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    embedded = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")))
+    # Not pytest's tmp_path: as root the server runs as another user, and pytest resets its
+    # base directory to owner-only at every session start (a concurrent run would lock us out).
+    data_dir = Path(tempfile.mkdtemp(prefix="imi-test-pg-"))
+    embedded = EmbeddedPostgres(data_dir)
     embedded.start()
     try:
         yield embedded.url("postgres")
     finally:
         embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -34,11 +34,13 @@ async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
     """Append events to the outbox in one statement; returns their event ids."""
     publish_v2 = get_settings().publish_v2_events
     correlation_id = get_correlation_id()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    event_ids: list[uuid.UUID] = []
     for event in events:
         if event.v2 and not publish_v2:
             continue
         event_id = uuid.uuid4()
+        event_ids.append(event_id)
         rows.append(
             {
                 "event_id": event_id,
@@ -57,4 +59,4 @@ async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
         )
     if rows:
         await session.execute(insert(Event), rows)
-    return [row["event_id"] for row in rows]
+    return event_ids

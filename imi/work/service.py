@@ -187,7 +187,7 @@ async def update_git_state(
         .values(
             **changed,
             last_sync_at=synced_at,
-            last_activity_at=func.now(),
+            last_activity_at=func.clock_timestamp(),
             updated_at=func.now(),
         )
         .returning(WorkItem)
@@ -229,7 +229,7 @@ async def complete_work(
             merge_commit_hash=data.merge_commit_hash,
             merged_by=data.merged_by,
             updated_at=func.now(),
-            last_activity_at=func.now(),
+            last_activity_at=func.clock_timestamp(),
         )
         .returning(WorkItem)
     )
@@ -272,7 +272,7 @@ async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]
         await session.execute(
             update(WorkItem)
             .where(col(WorkItem.id).in_(work_item_ids))
-            .values(last_activity_at=func.now())
+            .values(last_activity_at=func.clock_timestamp())
         )
 
 

@@ -258,7 +258,11 @@ def upgrade() -> None:
             "status",
             sa.String(),
             sa.Computed(
-                "CASE WHEN has_uncommitted_changes THEN 'uncommitted' WHEN ahead_of_trunk > 0 AND behind_trunk > 0 THEN 'diverged' WHEN ahead_of_trunk > 0 THEN 'ahead' WHEN behind_trunk > 0 THEN 'behind' ELSE 'clean' END",
+                "CASE WHEN has_uncommitted_changes THEN 'uncommitted' "
+                "WHEN ahead_of_trunk > 0 AND behind_trunk > 0 THEN 'diverged' "
+                "WHEN ahead_of_trunk > 0 THEN 'ahead' "
+                "WHEN behind_trunk > 0 THEN 'behind' "
+                "ELSE 'clean' END",
                 persisted=True,
             ),
             nullable=True,
@@ -341,7 +345,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "activity_type IN ('created', 'modified', 'deleted', 'committed', 'pushed', 'merged', 'synced', 'other')",
+            "activity_type IN ('created', 'modified', 'deleted', 'committed', "
+            "'pushed', 'merged', 'synced', 'other')",
             name="ck_activities_type",
         ),
         sa.ForeignKeyConstraint(["work_item_id"], ["work_items.id"], ondelete="CASCADE"),

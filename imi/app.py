@@ -1,0 +1,88 @@
+"""The ASGI application: routers, middleware and the lifespan that owns the database engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
+
+from imi.api.errors import install_error_handlers
+from imi.api.middleware import CorrelationIdMiddleware
+from imi.db import create_engine, session_factory
+from imi.logging import get_logger
+from imi.migrate import head_revision
+from imi.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+
+class ImiApp(FastAPI):
+    """FastAPI with the correlation id as the outermost layer.
+
+    Outside even Starlette's ServerErrorMiddleware, so a 500 response and the error log
+    written for it carry the request's correlation id too.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return CorrelationIdMiddleware(super().build_middleware_stack())
+
+
+def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
+    """Every router the app serves, with its path prefix: the one place areas are mounted.
+
+    ``settings`` is there for routers built per app (GraphQL limits, feature switches).
+    """
+    from imi.api import health
+    from imi.api.rest import API_PREFIX, rest_router
+
+    return [
+        ("", health.router),
+        (API_PREFIX, rest_router()),
+    ]
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the app for ``database_url`` (a plain postgresql:// URL).
+
+    The URL defaults to ``IMI_DATABASE_URL``; ``imi serve`` passes the embedded server's URL
+    when none is configured. Nothing connects until the first request.
+    """
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+    if not url:
+        raise ValueError("create_app needs a database URL (or IMI_DATABASE_URL)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_engine(url, settings)
+        app.state.sessions = session_factory(app.state.engine)
+        log.info("imi started", version=imi_version())
+        try:
+            yield
+        finally:
+            # Closes pooled connections so PostgreSQL sees a clean goodbye, not resets.
+            await app.state.engine.dispose()
+            log.info("imi stopped")
+
+    app = ImiApp(
+        title="iMi",
+        version=imi_version(),
+        description="Projects, work in flight, tickets, PRs, deploys and components as one graph.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.head_revision = head_revision()  # parsed once: it reads the migration files
+    for prefix, router in routers(settings):
+        app.include_router(router, prefix=prefix)
+    install_error_handlers(app)
+    return app
+
+
+def imi_version() -> str:
+    try:
+        return version("imi")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"

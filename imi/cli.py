@@ -1,0 +1,201 @@
+"""The ``imi`` command: run the server, manage the schema (thin client commands come later)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from imi.logging import configure_logging, get_logger
+from imi.settings import Settings, get_settings
+
+# Heavy modules (SQLAlchemy, alembic, uvicorn, FastAPI) are imported inside the commands that
+# need them: `imi --help` and the thin client commands stay quick to start.
+
+log = get_logger("imi.cli")
+
+app = typer.Typer(
+    name="imi",
+    help="iMi: projects, work in flight and how they connect, for fleets of coding agents.",
+    no_args_is_help=True,
+    invoke_without_command=True,  # so `imi --version` needs no command
+    add_completion=False,
+)
+db_app = typer.Typer(help="Inspect and migrate the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+# uvicorn's own status code for "the application failed to start".
+STARTUP_FAILURE = 3
+
+
+class Terminated(Exception):
+    """SIGTERM or SIGINT arrived; unwinds the stack so every ``finally`` runs."""
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    if version:
+        from importlib.metadata import version as package_version
+
+        typer.echo(package_version("imi"))
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind. [default: IMI_HOST or 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to bind. [default: IMI_PORT or 8080]"),
+    ] = None,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply migrations before serving. [default: IMI_MIGRATE_ON_START or on]",
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API. Without IMI_DATABASE_URL, runs an embedded PostgreSQL."""
+    from imi.runtime import database
+
+    settings = _settings(host=host, port=port, migrate_on_start=migrate)
+    configure_logging(settings)
+    with _graceful_signals(), _friendly_errors():
+        try:
+            with database(settings, migrate=settings.migrate_on_start) as url:
+                started = _run_uvicorn(settings, url)
+        except Terminated:
+            log.info("stopped by signal")
+            return
+    if not started:
+        raise typer.Exit(STARTUP_FAILURE)
+
+
+def _run_uvicorn(settings: Settings, database_url: str) -> bool:
+    """Serve until a signal; True when the server came up at all."""
+    import uvicorn
+
+    from imi.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings, database_url),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep ours: uvicorn's records go through imi.logging
+        access_log=True,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn takes over SIGINT/SIGTERM while it runs, drains in-flight requests, then
+    # re-raises the signal into our handler, which unwinds to stop the embedded database.
+    server.run()
+    return server.started
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply migrations up to a revision (the newest by default)."""
+    from imi.runtime import database
+
+    settings = _settings()
+    configure_logging(settings)
+    with (
+        _graceful_signals(),
+        _friendly_errors(),
+        database(settings, migrate=True, revision=revision),
+    ):
+        pass
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest one this code knows."""
+    from imi.migrate import head_revision
+    from imi.runtime import database
+
+    settings = _settings()
+    configure_logging(settings)
+    with _graceful_signals(), _friendly_errors(), database(settings, migrate=False) as url:
+        current = asyncio.run(_current_revision(url))
+    head = head_revision()
+    typer.echo(f"revision: {current or 'none'}")
+    typer.echo(f"head: {head}")
+    typer.echo("up to date" if current == head else "migrations pending: run `imi db upgrade`")
+
+
+async def _current_revision(url: str) -> str | None:
+    from imi.db import create_engine, schema_revision
+
+    engine = create_engine(url)
+    try:
+        return await schema_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The environment's settings with the command line's explicit options on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return get_settings().model_copy(update=given)
+
+
+@contextmanager
+def _graceful_signals() -> Iterator[None]:
+    """Turn the first SIGTERM/SIGINT into ``Terminated``; ignore repeats while we clean up."""
+    fired = False
+
+    def handler(signum: int, _: FrameType | None) -> None:
+        nonlocal fired
+        if fired:
+            return  # already unwinding: do not interrupt the database shutdown
+        fired = True
+        raise Terminated(signal.Signals(signum).name)
+
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {
+        sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Failures become one log record and exit code 1."""
+    from imi.embedded import DataDirInUse
+
+    try:
+        yield
+    except DataDirInUse as exc:
+        log.error(str(exc), hint="stop that process, or set IMI_DATA_DIR / IMI_DATABASE_URL")
+        raise typer.Exit(1) from None
+    except Terminated as exc:
+        log.warning("interrupted", signal=str(exc))
+        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception:
+        # One structured record (JSON in production) instead of a multi-screen traceback.
+        log.exception("imi failed")
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    app()
