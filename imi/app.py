@@ -37,10 +37,12 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     """
     from imi.api import health
     from imi.api.rest import API_PREFIX, rest_router
+    from imi.graphql.router import graphql_router
 
     return [
         ("", health.router),
         (API_PREFIX, rest_router()),
+        ("/graphql", graphql_router(settings)),
     ]
 
 

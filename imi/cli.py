@@ -148,6 +148,14 @@ async def _current_revision(url: str) -> str | None:
         await engine.dispose()
 
 
+@app.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL schema (SDL); schema.graphql in the repository is this output."""
+    from imi.graphql.schema import schema
+
+    typer.echo(schema.as_str())
+
+
 def _settings(**overrides: Any) -> Settings:
     """The environment's settings with the command line's explicit options on top."""
     given = {key: value for key, value in overrides.items() if value is not None}

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         default=r"[A-Z][A-Z0-9]+-\d+",
         description="Regex for ticket keys found in branch names (auto-link).",
     )
+    graphql_max_depth: int = Field(
+        default=15, ge=1, description="Deepest GraphQL selection accepted (introspection exempt)."
+    )
+    graphql_max_aliases: int = Field(
+        default=30, ge=1, description="Most aliases one GraphQL document may use."
+    )
+    graphql_max_tokens: int = Field(
+        default=5000, ge=1, description="Most tokens one GraphQL document may contain."
+    )
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
     )

@@ -1,0 +1,1 @@
+"""GraphQL adapter (Strawberry): the graph of projects, work, links and components."""

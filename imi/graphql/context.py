@@ -1,0 +1,58 @@
+"""Per-request GraphQL context: one read session, the dataloaders, the session factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.fastapi import BaseContext
+
+from imi.db import unit_of_work
+from imi.settings import Settings
+
+
+class Context(BaseContext):
+    """What resolvers get as ``info.context``.
+
+    Strawberry resolves sibling fields concurrently, but an AsyncSession serves one statement
+    at a time: loaders share the request's session through ``read()``, which serializes them.
+    Mutations get their own transaction from ``transaction()``.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.settings = settings
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    @cached_property
+    def loaders(self) -> Any:
+        from imi.graphql.loaders import Loaders
+
+        return Loaders(self)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            if self._session is None:
+                self._session = self.sessions()
+            yield self._session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with unit_of_work(self.sessions) as session:
+            yield session
+        # What the mutation wrote must be visible to the fields resolved after it.
+        self.loaders.clear_all()
+        if self._session is not None:
+            await self._session.rollback()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,35 @@
+"""Global ids for the Node interface: base64 of ``<TypeName>:<uuid>``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from uuid import UUID
+
+from imi.errors import NotFound
+
+
+def to_global_id(type_name: str, raw_id: UUID | str) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str) -> tuple[str, UUID]:
+    """``(type name, uuid)``; a malformed id names nothing, so it is NotFound."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, raw = base64.urlsafe_b64decode(padded.encode()).decode().split(":", 1)
+        return type_name, UUID(raw)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise NotFound("node", global_id, field="id") from None
+
+
+def parse_any_id(value: str, type_name: str) -> UUID:
+    """Accept a global id of ``type_name`` or a raw UUID (what REST clients hold)."""
+    try:
+        return UUID(value)
+    except ValueError:
+        pass
+    kind, raw = from_global_id(value)
+    if kind != type_name:
+        raise NotFound(type_name, value, field="id")
+    return raw

@@ -1,0 +1,1 @@
+"""GraphQL mutations, one module per area; each defines a `Mutation` class."""

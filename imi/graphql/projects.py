@@ -1,0 +1,175 @@
+"""Project type, its navigation, and the project queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from imi.errors import NotFound, ValidationFailed
+from imi.graphql.context import Context
+from imi.graphql.ids import parse_any_id
+from imi.graphql.loaders.projects import CountsByProject, ProjectById
+from imi.graphql.loaders.work import WorkItemsByProject
+from imi.graphql.node import Node, node_resolver
+from imi.graphql.pagination import Connection, Window, connection
+from imi.projects import service
+from imi.projects.models import Project as ProjectRow
+
+if TYPE_CHECKING:
+    from imi.graphql.components import Component
+    from imi.graphql.work import WorkItem, WorkItemFilter
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="Work counts of a project (active, uncommitted, unmerged).")
+class ProjectCounts:
+    active: int
+    uncommitted: int
+    unmerged: int = strawberry.field(description="Active work with commits not on trunk.")
+
+
+@strawberry.type(description="A git repository, identified by its normalized remote origin.")
+class Project(Node):
+    uuid: UUID
+    name: str
+    remote_origin: str
+    remote_origin_normalized: str
+    default_branch: str
+    trunk_path: str | None
+    description: str | None
+    metadata: JSON
+    active: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ProjectRow) -> Project:
+        return cls(
+            id=Node.global_id("Project", row.id),
+            uuid=row.id,
+            name=row.name,
+            remote_origin=row.remote_origin,
+            remote_origin_normalized=row.remote_origin_normalized,
+            default_branch=row.default_branch,
+            trunk_path=row.trunk_path,
+            description=row.description,
+            metadata=JSON(row.meta),
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="Work on this project, most recently active first.")
+    async def work_items(
+        self,
+        info: Info,
+        filter: Annotated[WorkItemFilter, strawberry.lazy("imi.graphql.work")] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated[WorkItem, strawberry.lazy("imi.graphql.work")]]:
+        from imi.graphql.work import WorkItem, work_query
+
+        window = Window.of(first, after)
+        page = await info.context.loaders.get(WorkItemsByProject).one(
+            (self.uuid, work_query(filter, window))
+        )
+        return connection(page.items, page.total, window, WorkItem.from_row)
+
+    @strawberry.field(description="Components of this (meta-)repository, by name.")
+    async def components(
+        self, info: Info
+    ) -> list[Annotated[Component, strawberry.lazy("imi.graphql.components")]]:
+        from imi.graphql.components import Component
+        from imi.graphql.loaders.components import ComponentsByProject
+
+        rows = await info.context.loaders.get(ComponentsByProject).one(self.uuid)
+        return [Component.from_row(row) for row in rows]
+
+    @strawberry.field
+    async def counts(self, info: Info) -> ProjectCounts:
+        counts = await info.context.loaders.get(CountsByProject).one(self.uuid)
+        return ProjectCounts(
+            active=counts.active, uncommitted=counts.uncommitted, unmerged=counts.unmerged
+        )
+
+
+@node_resolver("Project")
+async def load_project(info: Info, project_id: UUID) -> Project | None:
+    row = await info.context.loaders.get(ProjectById).one(project_id)
+    return Project.from_row(row) if row else None
+
+
+@strawberry.input(description="Project list filters.")
+class ProjectFilter:
+    active: bool | None = None
+    metadata: JSON | None = strawberry.field(
+        default=None, description="A JSON object the project's metadata must contain."
+    )
+
+
+def _json_object(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationFailed("metadata filter must be a JSON object", field="metadata")
+    return value
+
+
+@strawberry.type(description="A search hit.")
+class ProjectMatch:
+    project: Project
+    relevance: float = strawberry.field(description="0..1, 1 for an exact name.")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A project by global id or UUID; null when unknown.")
+    async def project(self, info: Info, id: strawberry.ID) -> Project | None:
+        try:
+            project_id = parse_any_id(id, "Project")
+        except NotFound:
+            return None
+        return await load_project(info, project_id)
+
+    @strawberry.field(description="A project by remote origin, in any equivalent spelling.")
+    async def project_by_remote_origin(self, info: Info, remote_origin: str) -> Project | None:
+        async with info.context.read() as session:
+            try:
+                row = await service.get_project_by_origin(session, remote_origin)
+            except NotFound:
+                return None
+        return Project.from_row(row)
+
+    @strawberry.field(description="Projects by name.")
+    async def projects(
+        self,
+        info: Info,
+        filter: ProjectFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Project]:
+        window = Window.of(first, after)
+        async with info.context.read() as session:
+            page = await service.list_projects(
+                session,
+                active=filter.active if filter else None,
+                metadata=_json_object(filter.metadata) if filter else None,
+                limit=max(window.limit, 1),
+                offset=window.offset,
+            )
+        items = page.items[: window.limit]
+        return connection(items, page.total, window, Project.from_row)
+
+    @strawberry.field(description="Fuzzy search on name and remote origin, best first.")
+    async def search_projects(self, info: Info, query: str, limit: int = 20) -> list[ProjectMatch]:
+        async with info.context.read() as session:
+            matches = await service.search_projects(session, query, limit=limit)
+        return [
+            ProjectMatch(project=Project.from_row(m.project), relevance=m.relevance)
+            for m in matches
+        ]

@@ -1,0 +1,112 @@
+"""The Strawberry schema: queries, mutations and subscriptions of every area, with limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.tools import merge_types
+
+from imi.errors import DomainError
+from imi.graphql import enums as _enums  # noqa: F401  (registers the enums)
+from imi.graphql.context import Context
+from imi.graphql.node import Node, resolve_node
+from imi.settings import Settings
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global id; null when unknown.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+
+# Each area module may define `Query`, `Mutation` and `Subscription` classes; they are merged
+# into the root types in this order.
+AREAS = (
+    "imi.graphql.projects",
+    "imi.graphql.work",
+    "imi.graphql.links",
+    "imi.graphql.trace",
+    "imi.graphql.components",
+    "imi.graphql.activities",
+    "imi.graphql.agents",
+    "imi.graphql.stats",
+    "imi.graphql.events",
+    "imi.graphql.mutations.projects",
+    "imi.graphql.mutations.work",
+    "imi.graphql.mutations.links",
+    "imi.graphql.mutations.components",
+    "imi.graphql.mutations.activities",
+    "imi.graphql.subscriptions",
+)
+
+
+def _parts(root: str) -> tuple[type, ...]:
+    parts: list[type] = [NodeQuery] if root == "Query" else []
+    for area in AREAS:
+        try:
+            module = import_module(area)
+        except ModuleNotFoundError as exc:
+            if exc.name != area:
+                raise
+            continue
+        part = getattr(module, root, None)
+        if part is not None:
+            parts.append(part)
+    return tuple(parts)
+
+
+Query = merge_types("Query", _parts("Query"))
+MUTATION_PARTS = _parts("Mutation")
+SUBSCRIPTION_PARTS = _parts("Subscription")
+
+
+def _is_introspection(context: IgnoreContext) -> bool:
+    # GraphiQL's introspection query is deep by nature; limits are for data queries.
+    return context.field_name.startswith("__")
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected exceptions' text; domain and GraphQL errors are meant for clients."""
+    original = error.original_error
+    return original is not None and not isinstance(original, DomainError | GraphQLError)
+
+
+def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories (a fresh instance per request)."""
+    return [
+        lambda: QueryDepthLimiter(
+            max_depth=settings.graphql_max_depth, should_ignore=_is_introspection
+        ),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: MaskErrors(should_mask_error=_should_mask),
+    ]
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings(_env_file=None)
+    kwargs: dict[str, Any] = {"query": Query, "extensions": limits(settings)}
+    if MUTATION_PARTS:
+        kwargs["mutation"] = merge_types("Mutation", MUTATION_PARTS)
+    if SUBSCRIPTION_PARTS:
+        kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTION_PARTS)
+    return strawberry.Schema(**kwargs)
+
+
+# For `strawberry export-schema imi.graphql.schema:schema` (the committed schema.graphql).
+schema = build_schema()

@@ -1,0 +1,232 @@
+"""WorkItem type, its navigation, and the work queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from imi.errors import NotFound
+from imi.graphql.context import Context
+from imi.graphql.ids import parse_any_id
+from imi.graphql.loaders.links import (
+    DeploymentsByWorkItem,
+    PullRequestsByWorkItem,
+    TicketsByWorkItem,
+)
+from imi.graphql.loaders.projects import ProjectById
+from imi.graphql.loaders.work import WorkItemById, WorkQuery
+from imi.graphql.node import Node, node_resolver
+from imi.graphql.pagination import Connection, Window, connection
+from imi.work import queries
+from imi.work.models import CompletionType, SourceType, WorkFilter, WorkStatus, WorkType
+from imi.work.models import WorkItem as WorkItemRow
+
+if TYPE_CHECKING:
+    from imi.graphql.activities import Activity
+    from imi.graphql.events import Event
+    from imi.graphql.links import Deployment, PullRequest, TicketLinkEdge
+    from imi.graphql.projects import Project
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.input(description="Work item filters. `active` defaults to all when absent.")
+class WorkItemFilter:
+    owner_id: str | None = None
+    work_type: WorkType | None = None
+    status: WorkStatus | None = None
+    active: bool | None = None
+
+
+def work_query(filter: WorkItemFilter | None, window: Window) -> WorkQuery:
+    if filter is None:
+        return WorkQuery(window=window)
+    return WorkQuery(
+        window=window,
+        owner_id=filter.owner_id,
+        work_type=filter.work_type.value if filter.work_type else None,
+        status=filter.status.value if filter.status else None,
+        active=filter.active,
+    )
+
+
+@strawberry.type(description="A branch in flight on a project (the v2 contract's worktree).")
+class WorkItem(Node):
+    uuid: UUID
+    project_id: UUID
+    branch_name: str
+    name: str
+    work_type: WorkType
+    source_type: SourceType
+    source_ref: str | None
+    owner_id: str | None
+    worktree_path: str | None
+    has_uncommitted_changes: bool
+    uncommitted_files_count: int
+    ahead_of_trunk: int
+    behind_trunk: int
+    last_commit_hash: str | None
+    last_commit_message: str | None
+    last_sync_at: datetime | None
+    status: WorkStatus
+    last_activity_at: datetime | None
+    completed_at: datetime | None
+    completion_type: CompletionType | None
+    merge_commit_hash: str | None
+    merged_by: str | None
+    active: bool
+    metadata: JSON
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: WorkItemRow) -> WorkItem:
+        return cls(
+            id=Node.global_id("WorkItem", row.id),
+            uuid=row.id,
+            project_id=row.project_id,
+            branch_name=row.branch_name,
+            name=row.name,
+            work_type=WorkType(row.work_type),
+            source_type=SourceType(row.source_type),
+            source_ref=row.source_ref,
+            owner_id=row.owner_id,
+            worktree_path=row.worktree_path,
+            has_uncommitted_changes=row.has_uncommitted_changes,
+            uncommitted_files_count=row.uncommitted_files_count,
+            ahead_of_trunk=row.ahead_of_trunk,
+            behind_trunk=row.behind_trunk,
+            last_commit_hash=row.last_commit_hash,
+            last_commit_message=row.last_commit_message,
+            last_sync_at=row.last_sync_at,
+            status=WorkStatus(row.status or "clean"),
+            last_activity_at=row.last_activity_at,
+            completed_at=row.completed_at,
+            completion_type=CompletionType(row.completion_type) if row.completion_type else None,
+            merge_commit_hash=row.merge_commit_hash,
+            merged_by=row.merged_by,
+            active=row.active,
+            metadata=JSON(row.meta),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def project(
+        self, info: Info
+    ) -> Annotated[Project, strawberry.lazy("imi.graphql.projects")]:
+        from imi.graphql.projects import Project
+
+        row = await info.context.loaders.get(ProjectById).one(self.project_id)
+        assert row is not None  # foreign key
+        return Project.from_row(row)
+
+    @strawberry.field(description="Linked tickets, with how each is linked.")
+    async def tickets(
+        self, info: Info
+    ) -> list[Annotated[TicketLinkEdge, strawberry.lazy("imi.graphql.links")]]:
+        from imi.graphql.links import TicketLinkEdge
+
+        rows = await info.context.loaders.get(TicketsByWorkItem).one(self.uuid)
+        return [TicketLinkEdge.from_rows(ticket, link) for ticket, link in rows]
+
+    @strawberry.field
+    async def pull_requests(
+        self, info: Info
+    ) -> list[Annotated[PullRequest, strawberry.lazy("imi.graphql.links")]]:
+        from imi.graphql.links import PullRequest
+
+        rows = await info.context.loaders.get(PullRequestsByWorkItem).one(self.uuid)
+        return [PullRequest.from_row(row) for row in rows]
+
+    @strawberry.field
+    async def deployments(
+        self, info: Info
+    ) -> list[Annotated[Deployment, strawberry.lazy("imi.graphql.links")]]:
+        from imi.graphql.links import Deployment
+
+        rows = await info.context.loaders.get(DeploymentsByWorkItem).one(self.uuid)
+        return [Deployment.from_row(row) for row in rows]
+
+    @strawberry.field(description="Agent activities on this work item, newest first.")
+    async def activities(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Activity, strawberry.lazy("imi.graphql.activities")]]:
+        from imi.graphql.activities import activities_of_work_item
+
+        return await activities_of_work_item(info, self.uuid, Window.of(first, after))
+
+    @strawberry.field(description="Events about this work item, oldest first.")
+    async def timeline(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Event, strawberry.lazy("imi.graphql.events")]]:
+        from imi.graphql.events import timeline_of
+
+        return await timeline_of(info, "work_item", self.uuid, Window.of(first, after))
+
+
+@node_resolver("WorkItem")
+async def load_work_item(info: Info, work_item_id: UUID) -> WorkItem | None:
+    row = await info.context.loaders.get(WorkItemById).one(work_item_id)
+    return WorkItem.from_row(row) if row else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A work item by global id or UUID; null when unknown.")
+    async def work_item(self, info: Info, id: strawberry.ID) -> WorkItem | None:
+        try:
+            work_item_id = parse_any_id(id, "WorkItem")
+        except NotFound:
+            return None
+        return await load_work_item(info, work_item_id)
+
+    @strawberry.field(description="Work items across projects, most recently active first.")
+    async def work_items(
+        self,
+        info: Info,
+        filter: WorkItemFilter | None = None,
+        project_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[WorkItem]:
+        return await list_work_items(info, filter, project_id, Window.of(first, after))
+
+    @strawberry.field(description='Active work ("what is agent X working on?").')
+    async def in_flight_work(
+        self,
+        info: Info,
+        project_id: strawberry.ID | None = None,
+        owner_id: str | None = None,
+        work_type: WorkType | None = None,
+        status: WorkStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[WorkItem]:
+        filter = WorkItemFilter(owner_id=owner_id, work_type=work_type, status=status, active=True)
+        return await list_work_items(info, filter, project_id, Window.of(first, after))
+
+
+async def list_work_items(
+    info: Info,
+    filter: WorkItemFilter | None,
+    project_id: strawberry.ID | None,
+    window: Window,
+) -> Connection[WorkItem]:
+    query = work_query(filter, window)
+    filters = WorkFilter(
+        project_id=parse_any_id(project_id, "Project") if project_id else None,
+        owner_id=query.owner_id,
+        work_type=query.work_type,
+        status=WorkStatus(query.status) if query.status else None,
+        active=query.active,
+    )
+    async with info.context.read() as session:
+        page = await queries.list_work(
+            session, filters, limit=max(window.limit, 1), offset=window.offset
+        )
+    return connection(page.items[: window.limit], page.total, window, WorkItem.from_row)
