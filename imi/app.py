@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 from imi.api.errors import install_error_handlers
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.db import create_engine, session_factory
+from imi.events.notify import EventHub
 from imi.logging import get_logger
 from imi.migrate import head_revision
 from imi.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from imi.events.bus import EventBus
 
 log = get_logger(__name__)
 
@@ -37,12 +43,14 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     """
     from imi.api import health
     from imi.api.rest import API_PREFIX, rest_router
+    from imi.events.asyncapi import asyncapi_router
     from imi.graphql.router import graphql_router
 
     return [
         ("", health.router),
         (API_PREFIX, rest_router()),
         ("/graphql", graphql_router(settings)),
+        ("", asyncapi_router(settings)),
     ]
 
 
@@ -61,10 +69,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, settings)
         app.state.sessions = session_factory(app.state.engine)
+        app.state.bus = await start_bus(settings, app.state.sessions, url)
+        app.state.event_hub = EventHub(url)  # LISTENs from the first subscription on
         log.info("imi started", version=imi_version())
         try:
             yield
         finally:
+            await app.state.event_hub.stop()
+            if app.state.bus is not None:
+                await app.state.bus.stop()
             # Closes pooled connections so PostgreSQL sees a clean goodbye, not resets.
             await app.state.engine.dispose()
             log.info("imi stopped")
@@ -81,6 +94,20 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.include_router(router, prefix=prefix)
     install_error_handlers(app)
     return app
+
+
+async def start_bus(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> EventBus | None:
+    """The Bloodbank link, when a broker is configured; otherwise events wait in the outbox."""
+    if not settings.rabbitmq_url:
+        return None
+    from imi.events.bus import EventBus
+    from imi.events.consumers import consumer_routers
+
+    bus = EventBus(settings, sessions, consumer_routers(settings, sessions), database_url)
+    await bus.start()
+    return bus
 
 
 def imi_version() -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs published
-import psutil  # type: ignore[import-untyped]  # stubs (types-psutil) not installed
+import asyncpg
+import psutil
 
 log = logging.getLogger(__name__)
 

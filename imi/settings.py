@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     bloodbank_exchange: str = Field(
         default="bloodbank.events.v1", description="Topic exchange events are published to."
     )
+    queue_prefix: str = Field(
+        default="",
+        description="Prefix for the queue and dead-letter names iMi declares (isolates "
+        "several environments on one broker).",
+    )
     publish_v2_events: bool = Field(
         default=True, description="Also emit the v2 event names (imi.worktree.*)."
     )
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     )
     graphql_max_tokens: int = Field(
         default=5000, ge=1, description="Most tokens one GraphQL document may contain."
+    )
+    event_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days published events stay in the events table (0: keep forever).",
     )
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 
 from imi.errors import DomainError
@@ -80,6 +80,27 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, "CONFLICT", "The request conflicts with existing data")
 
 
+def sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE behind a SQLAlchemy/asyncpg error ('' when unknown)."""
+    for candidate in (
+        getattr(exc, "orig", None),
+        getattr(getattr(exc, "orig", None), "__cause__", None),
+    ):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Class 22 is "data exception": a value PostgreSQL refuses (a NUL byte in text, a number
+    # out of range). That is bad input, not a server fault.
+    if sqlstate(exc).startswith("22"):
+        log.info("value refused by the database", error=str(getattr(exc, "orig", exc)))
+        return error_response(400, "VALIDATION_ERROR", "A value in the request cannot be stored")
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path)
     return error_response(500, "INTERNAL_ERROR", "Internal server error")
@@ -90,4 +111,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

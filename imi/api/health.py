@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,7 +13,9 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imi.logging import get_logger
-from imi.settings import Settings
+
+if TYPE_CHECKING:
+    from imi.events.bus import EventBus
 
 log = get_logger(__name__)
 
@@ -32,13 +34,19 @@ class DatabaseHealth(BaseModel):
 
 
 class BrokerHealth(BaseModel):
-    status: Literal["disabled", "not_connected", "up"]
+    status: Literal["disabled", "connected", "disconnected"]
+
+
+class OutboxHealth(BaseModel):
+    backlog: int | None = None
+    oldest_age_seconds: float | None = None
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: DatabaseHealth
     broker: BrokerHealth
+    outbox: OutboxHealth
 
 
 @router.get(
@@ -49,33 +57,49 @@ class Health(BaseModel):
 )
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
-    database = await _database_health(state.engine, state.head_revision)
+    database, outbox = await _database_health(state.engine, state.head_revision)
+    broker = await _broker_health(getattr(state, "bus", None))
+    healthy = database["status"] == "up" and broker["status"] != "disconnected"
     body = {
-        "status": "ok" if database["status"] == "up" else "degraded",
+        "status": "ok" if healthy else "degraded",
         "database": database,
-        "broker": _broker_health(state.settings),
+        "broker": broker,
+        "outbox": outbox,
     }
     # Built by hand: this endpoint is polled constantly and needs no validation pass.
     return JSONResponse(body, status_code=200 if database["status"] == "up" else 503)
 
 
-async def _database_health(engine: AsyncEngine, head: str) -> dict[str, Any]:
+# Unpublished events: how many, and how long the oldest has waited (uses the partial index).
+_OUTBOX = text(
+    "SELECT count(*), extract(epoch FROM now() - min(created_at)) "
+    "FROM events WHERE published_at IS NULL"
+)
+
+
+async def _database_health(engine: AsyncEngine, head: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    outbox: dict[str, Any] = {"backlog": None, "oldest_age_seconds": None}
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS), engine.connect() as conn:
             try:
                 revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                backlog, age = (await conn.execute(_OUTBOX)).one()
+                outbox = {
+                    "backlog": int(backlog),
+                    "oldest_age_seconds": round(float(age), 3) if age is not None else None,
+                }
             except ProgrammingError:  # not migrated yet: the database itself is up
                 revision = None
     except Exception as exc:
         message = _describe(exc)
         log.warning("health check: database down", error=message)
-        return {"status": "down", "revision": None, "head": head, "error": message}
-    return {"status": "up", "revision": revision, "head": head}
+        return {"status": "down", "revision": None, "head": head, "error": message}, outbox
+    return {"status": "up", "revision": revision, "head": head}, outbox
 
 
-def _broker_health(settings: Settings) -> dict[str, Any]:
-    # Placeholder until the broker lands: events simply wait in the outbox meanwhile.
-    return {"status": "disabled" if settings.rabbitmq_url is None else "not_connected"}
+async def _broker_health(bus: EventBus | None) -> dict[str, Any]:
+    # No broker configured: events wait in the outbox until one is.
+    return {"status": "disabled" if bus is None else await bus.state()}
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ does not mention are left alone: the import never deletes or disables anything.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import uuid
@@ -115,7 +116,23 @@ def _entry(name: Any, value: Any) -> ManifestEntry:
             key="enabled",
         )
     extra = {str(k): v for k, v in value.items() if k not in COLUMNS}
+    _check_storable(name, {"name": name, "path": path, **extra})
     return ManifestEntry(name, path, ComponentKind(kind), enabled, jsonable(extra))
+
+
+def _check_storable(name: str, value: Any) -> None:
+    """PostgreSQL stores no NUL character in text or JSONB, and JSON has no nan/inf."""
+    if isinstance(value, str) and "\x00" in value:
+        raise _invalid(f"component {name!r}: text must not contain NUL characters", component=name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid(f"component {name!r}: {value} is not a storable number", component=name)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(name, key)
+            _check_storable(name, item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(name, item)
 
 
 def parse_manifest(body: str, format: ManifestFormat = "toml") -> list[ManifestEntry]:

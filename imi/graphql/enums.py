@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import strawberry
 
+from imi.activities.models import ActivityType
 from imi.components.models import ComponentKind, RelationType
 from imi.links.models import LinkKind, PRState
 from imi.work.models import CompletionType, SourceType, WorkStatus, WorkType
 
+strawberry.enum(ActivityType, description="What an agent did (the v2 contract's types).")
 strawberry.enum(WorkType, description="What kind of work a branch carries.")
 strawberry.enum(SourceType, description="Where a piece of work came from.")
 strawberry.enum(
@@ -25,6 +27,7 @@ strawberry.enum(ComponentKind, description="How a component lives in its parent 
 strawberry.enum(RelationType, description="A typed edge between two components.")
 
 __all__ = [
+    "ActivityType",
     "CompletionType",
     "ComponentKind",
     "LinkKind",

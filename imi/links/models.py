@@ -109,7 +109,7 @@ class PullRequestInput(BaseModel):
     """Create a PR link, or move an existing one (same url) to ``pr_state``."""
 
     work_item_id: uuid.UUID
-    pr_number: int = InputField(gt=0)
+    pr_number: int = InputField(gt=0, le=2_147_483_647)  # an integer column
     pr_url: str
     pr_state: PRState = PRState.OPEN
     title: str | None = None

@@ -2,7 +2,8 @@
 
 Every trace is resolved in a fixed number of statements (four), whatever the size of
 the graph: the root (with its direct links), then one ``= ANY(:ids)`` query per kind of
-neighbour of the root's work items.
+neighbour of the root's work items. The work items' projects are joined onto the statement that
+reads the work items, so they add no statement.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from imi.errors import NotFound, ValidationFailed
 from imi.links.common import FRESH, any_of, dedupe, parse_uuid
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
 from imi.links.trace_graph import Entity, Trace, TraceEdge, TraceNode, assemble
+from imi.projects.models import Project
 from imi.work.models import WorkItem
 
 __all__ = ["ENTITY_TYPES", "Trace", "TraceEdge", "TraceNode", "trace"]
@@ -43,7 +45,7 @@ class _Root:
     work_item_ids: list[uuid.UUID]
     links: list[tuple[TicketLink, Ticket]] | None = None  # ticket root: its links, already read
     deployment_of: list[tuple[uuid.UUID, Deployment]] | None = None  # deploy root: likewise
-    work_item: WorkItem | None = None  # work or PR root: the (only) work item, already read
+    work_item: tuple[WorkItem, Project] | None = None  # work or PR root: its work item, read
 
 
 def _missing(entity_type: str, entity_id: str) -> NotFound:
@@ -67,7 +69,7 @@ async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
 
 async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
     project_part, sep, branch = entity_id.partition(":")  # git forbids ':' in branch names
-    stmt = select(WorkItem)
+    stmt = select(WorkItem, Project).join(Project, col(Project.id) == col(WorkItem.project_id))
     if sep:
         project_id = parse_uuid(project_part)
         if project_id is None or not branch.strip():
@@ -86,10 +88,11 @@ async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
         if work_item_id is None:
             raise _missing("work item", entity_id)
         stmt = stmt.where(col(WorkItem.id) == work_item_id)
-    work_item = (await session.scalars(stmt, execution_options=FRESH)).first()
-    if work_item is None:
+    row = (await session.execute(stmt, execution_options=FRESH)).first()
+    if row is None:
         raise _missing("work item", entity_id)
-    return _Root(work_item, [work_item.id], work_item=work_item)
+    work_item, project = row[0], row[1]
+    return _Root(work_item, [work_item.id], work_item=(work_item, project))
 
 
 async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
@@ -98,17 +101,18 @@ async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
         where = col(PullRequest.id) == pr_id
     else:
         where = col(PullRequest.url) == entity_id.strip().rstrip("/")
-    # The PR's work item rides along: one statement fewer later.
+    # The PR's work item and project ride along: one statement fewer later.
     stmt = (
-        select(PullRequest, WorkItem)
+        select(PullRequest, WorkItem, Project)
         .join(WorkItem, col(WorkItem.id) == col(PullRequest.work_item_id))
+        .join(Project, col(Project.id) == col(WorkItem.project_id))
         .where(where)
     )
     row = (await session.execute(stmt, execution_options=FRESH)).one_or_none()
     if row is None:
         raise _missing("pull request", entity_id)
-    pr, work_item = row[0], row[1]
-    return _Root(pr, [pr.work_item_id], work_item=work_item)
+    pr, work_item, project = row[0], row[1], row[2]
+    return _Root(pr, [pr.work_item_id], work_item=(work_item, project))
 
 
 async def _deploy_root(session: AsyncSession, entity_id: str) -> _Root:
@@ -140,10 +144,10 @@ async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trac
     ``entity_type``: ``ticket`` (``entity_id`` = plane ticket id), ``branch`` or ``work``
     (work item UUID, or ``<project_id>:<branch_name>`` = the active work item on that branch,
     else the most recent), ``pr`` (UUID or url), ``deploy`` (deploy id). The root resolves to a
-    set of work items; the trace holds those work items with their ticket links, PRs and
-    deployments. From a ticket only that ticket is shown among tickets (forward chain), from a
-    deploy only that deploy among deployments (backward chain); from a work item or PR,
-    everything adjacent. Unknown or malformed ids raise NotFound.
+    set of work items; the trace holds those work items with their projects (read with them),
+    ticket links, PRs and deployments. From a ticket only that ticket is shown among tickets
+    (forward chain), from a deploy only that deploy among deployments (backward chain); from a
+    work item or PR, everything adjacent. Unknown or malformed ids raise NotFound.
     """
     node_type = ENTITY_TYPES.get(entity_type.strip().lower())
     if node_type is None:
@@ -154,7 +158,7 @@ async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trac
     root = await ROOT_LOADERS[node_type](session, entity_id)
     ids = root.work_item_ids
 
-    work_items: list[WorkItem] = []
+    work_items: list[tuple[WorkItem, Project]] = []
     links: list[tuple[TicketLink, Ticket]] = root.links or []
     prs: list[PullRequest] = []
     shipped: list[tuple[uuid.UUID, Deployment]] = root.deployment_of or []
@@ -163,11 +167,13 @@ async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trac
             work_items = [root.work_item]
         else:
             stmt_wi = (
-                select(WorkItem)
+                select(WorkItem, Project)
+                .join(Project, col(Project.id) == col(WorkItem.project_id))
                 .where(any_of(WorkItem.id, ids))
                 .order_by(col(WorkItem.created_at), col(WorkItem.id))
             )
-            work_items = list((await session.scalars(stmt_wi, execution_options=FRESH)).all())
+            rows_wi = (await session.execute(stmt_wi, execution_options=FRESH)).all()
+            work_items = [(row[0], row[1]) for row in rows_wi]
         if root.links is None:
             stmt_links = (
                 select(TicketLink, Ticket)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
+from imi.projects.models import Project
 from imi.serialize import jsonable, row_dict
 from imi.work.models import WorkItem
 
@@ -16,7 +17,7 @@ DIRECTIONS = {"ticket": "forward", "deployment": "backward"}  # anything else: "
 
 @dataclass(frozen=True, slots=True)
 class TraceNode:
-    type: str  # ticket | work_item | pull_request | deployment
+    type: str  # project | ticket | work_item | pull_request | deployment
     id: uuid.UUID
     data: dict[str, Any]  # the entity's columns
 
@@ -27,7 +28,8 @@ class TraceNode:
 
 @dataclass(frozen=True, slots=True)
 class TraceEdge:
-    type: str  # links (ticket -> work_item) | has_pr | deployed_in
+    # has_work (project -> work_item) | links (ticket -> work_item) | has_pr | deployed_in
+    type: str
     source_type: str
     source_id: uuid.UUID
     target_type: str
@@ -49,6 +51,7 @@ class Trace:
     direction: str  # forward (from a ticket) | backward (from a deploy) | both
     nodes: list[TraceNode] = field(default_factory=list)  # root first
     edges: list[TraceEdge] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)  # the projects of the work items
     tickets: list[Ticket] = field(default_factory=list)
     work_items: list[WorkItem] = field(default_factory=list)
     pull_requests: list[PullRequest] = field(default_factory=list)
@@ -73,12 +76,13 @@ class Trace:
 def assemble(
     node_type: str,
     root_entity: Entity,
-    work_items: list[WorkItem],
+    work_items: list[tuple[WorkItem, Project]],
     links: list[tuple[TicketLink, Ticket]],
     prs: list[PullRequest],
     shipped: list[tuple[uuid.UUID, Deployment]],
 ) -> Trace:
     """Typed nodes and edges from the fetched rows (no further SQL)."""
+    projects = list({project.id: project for _, project in work_items}.values())
     tickets = list({ticket.id: ticket for _, ticket in links}.values())
     if isinstance(root_entity, Ticket) and not tickets:
         tickets = [root_entity]  # a ticket with no links yet is still its own trace
@@ -90,14 +94,16 @@ def assemble(
     result = Trace(
         root=root,
         direction=DIRECTIONS.get(node_type, "both"),
+        projects=projects,
         tickets=tickets,
-        work_items=work_items,
+        work_items=[item for item, _ in work_items],
         pull_requests=prs,
         deployments=deployments,
     )
     typed: list[tuple[str, list[Any]]] = [
+        ("project", projects),
         ("ticket", tickets),
-        ("work_item", work_items),
+        ("work_item", result.work_items),
         ("pull_request", prs),
         ("deployment", deployments),
     ]
@@ -109,6 +115,8 @@ def assemble(
     ]
 
     edges = result.edges
+    for item, project in work_items:
+        edges.append(TraceEdge("has_work", "project", project.id, "work_item", item.id))
     for link, ticket in links:
         edges.append(
             TraceEdge("links", "ticket", ticket.id, "work_item", link.work_item_id, link.kind)

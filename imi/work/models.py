@@ -158,6 +158,13 @@ class GitState(BaseModel):
     last_sync_at: datetime | None = None
 
 
+# Git-state fields that always have a value: a report may omit them, never null them.
+REQUIRED_GIT_FIELDS = (
+    "has_uncommitted_changes",
+    "uncommitted_files_count",
+    "ahead_of_trunk",
+    "behind_trunk",
+)
 GIT_STATE_FIELDS = (
     "has_uncommitted_changes",
     "uncommitted_files_count",

@@ -18,6 +18,7 @@ from imi.serialize import row_dict
 from imi.settings import get_settings
 from imi.work.models import (
     GIT_STATE_FIELDS,
+    REQUIRED_GIT_FIELDS,
     CompletionType,
     GitState,
     GitStateResult,
@@ -180,6 +181,9 @@ async def update_git_state(
         return GitStateResult(work_item=item, applied=False, updated_fields=[])
 
     given = state.model_dump(include=set(GIT_STATE_FIELDS), exclude_unset=True)
+    for field in REQUIRED_GIT_FIELDS:
+        if field in given and given[field] is None:
+            raise ValidationFailed(f"{field} must not be null", field=field)
     changed = {k: v for k, v in given.items() if getattr(item, k) != v}
     stmt = (
         update(WorkItem)

@@ -170,3 +170,12 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
     post = spec["paths"]["/api/v1/projects"]["post"]
     assert post["requestBody"]["content"]["application/json"]["examples"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_values_the_database_refuses_are_a_400(client: httpx.AsyncClient) -> None:
+    err = error(
+        await client.get(f"{API}/work", params={"owner_id": "agent\x00x"}),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert "cannot be stored" in str(err["message"])

@@ -181,3 +181,14 @@ async def test_complete_and_list(client: httpx.AsyncClient) -> None:
     error(await client.get(f"{API}/work", params={"status": "weird"}), 422, "VALIDATION_ERROR")
     error(await client.get(f"{API}/work", params={"work_type": "weird"}), 400, "VALIDATION_ERROR")
     error(await client.get(f"{API}/work", params={"project_id": "x"}), 422, "VALIDATION_ERROR")
+
+
+async def test_git_state_rejects_explicit_nulls(client: httpx.AsyncClient) -> None:
+    pid = await project_id(client)
+    item = await start(client, pid, "feat/nulls")
+    err = error(
+        await client.patch(f"{API}/work/{item['id']}/git-state", json={"ahead": None}),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert err["details"]["field"] == "ahead_of_trunk"  # type: ignore[index]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXAsyncTransport
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,7 +42,8 @@ class GraphQL:
     statements: Statements
 
     async def run(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self.session.execute(gql(query), variable_values=variables)
+        request = GraphQLRequest(query, variable_values=variables)
+        result: dict[str, Any] = await self.session.execute(request)
         return result
 
     async def counted(
@@ -58,7 +59,7 @@ class GraphQL:
 
 
 def settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, rabbitmq_url=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, rabbitmq_url=None, **overrides)
 
 
 @pytest.fixture
@@ -73,8 +74,3 @@ async def graphql(database_url: str, engine: AsyncEngine) -> AsyncIterator[Graph
         client = Client(transport=transport, fetch_schema_from_transport=False)
         async with client as session:
             yield GraphQL(app, client, session, statements)
-
-
-@pytest.fixture
-def no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    yield

@@ -94,7 +94,9 @@ async def graph(session: AsyncSession) -> Graph:
     return Graph(project, t1, t2, w1, w2, w3, pr1, pr2, pr3, d1, d2, d3)
 
 
-def ids(entities: list[Ticket] | list[WorkItem] | list[PullRequest] | list[Deployment]) -> set[str]:
+def ids(
+    entities: list[Project] | list[Ticket] | list[WorkItem] | list[PullRequest] | list[Deployment],
+) -> set[str]:
     return {str(e.id) for e in entities}
 
 
@@ -102,7 +104,7 @@ def edge_set(result: Trace) -> set[tuple[str, str, str, str | None]]:
     return {(e.type, e.source, e.target, e.kind) for e in result.edges}
 
 
-def key(kind: str, entity: Ticket | WorkItem | PullRequest | Deployment) -> str:
+def key(kind: str, entity: Project | Ticket | WorkItem | PullRequest | Deployment) -> str:
     return f"{kind}:{entity.id}"
 
 
@@ -114,10 +116,13 @@ async def test_forward_trace_from_a_ticket(session: AsyncSession, graph: Graph) 
     assert (result.root.type, result.root.id) == ("ticket", g.t1.id)
     assert result.root.data["plane_ticket_id"] == "PROJ-1"
     assert ids(result.tickets) == ids([g.t1])  # PROJ-2 is not on PROJ-1's forward chain
+    assert ids(result.projects) == ids([g.project])
     assert ids(result.work_items) == ids([g.w1, g.w2])
     assert ids(result.pull_requests) == ids([g.pr1, g.pr2])
     assert ids(result.deployments) == ids([g.d1, g.d2])
     assert edge_set(result) == {
+        ("has_work", key("project", g.project), key("work_item", g.w1), None),
+        ("has_work", key("project", g.project), key("work_item", g.w2), None),
         ("links", key("ticket", g.t1), key("work_item", g.w1), "closes"),
         ("links", key("ticket", g.t1), key("work_item", g.w2), "references"),
         ("has_pr", key("work_item", g.w1), key("pull_request", g.pr1), None),
@@ -132,6 +137,7 @@ async def test_forward_trace_from_a_ticket(session: AsyncSession, graph: Graph) 
     assert result.nodes[0].key == key("ticket", g.t1)
     assert {n.key for n in result.nodes} == {
         key("ticket", g.t1),
+        key("project", g.project),
         key("work_item", g.w1),
         key("work_item", g.w2),
         key("pull_request", g.pr1),
@@ -139,7 +145,7 @@ async def test_forward_trace_from_a_ticket(session: AsyncSession, graph: Graph) 
         key("deployment", g.d1),
         key("deployment", g.d2),
     }
-    assert len(result.nodes) == 7  # no duplicates
+    assert len(result.nodes) == 8  # no duplicates: one project node for both work items
     # Every edge joins two nodes of the trace.
     node_keys = {n.key for n in result.nodes}
     assert all(e.source in node_keys and e.target in node_keys for e in result.edges)
@@ -155,7 +161,9 @@ async def test_backward_trace_from_a_deploy(session: AsyncSession, graph: Graph)
     assert ids(result.work_items) == ids([g.w1])
     assert ids(result.pull_requests) == ids([g.pr1])
     assert ids(result.tickets) == ids([g.t1, g.t2])
+    assert ids(result.projects) == ids([g.project])
     assert edge_set(result) == {
+        ("has_work", key("project", g.project), key("work_item", g.w1), None),
         ("links", key("ticket", g.t1), key("work_item", g.w1), "closes"),
         ("links", key("ticket", g.t2), key("work_item", g.w1), "references"),
         ("has_pr", key("work_item", g.w1), key("pull_request", g.pr1), None),
@@ -179,7 +187,8 @@ async def test_trace_from_a_work_item_goes_both_ways(session: AsyncSession, grap
         assert ids(result.work_items) == ids([g.w1])
         assert ids(result.pull_requests) == ids([g.pr1])
         assert ids(result.deployments) == ids([g.d1, g.d2])
-        assert len(result.nodes) == 6
+        assert ids(result.projects) == ids([g.project])
+        assert len(result.nodes) == 7
 
 
 async def test_trace_by_project_and_branch(session: AsyncSession, graph: Graph) -> None:
@@ -216,6 +225,10 @@ async def test_trace_from_a_pr_by_url_and_by_id(session: AsyncSession, graph: Gr
         assert ids(result.work_items) == ids([g.w2])
         assert ids(result.tickets) == ids([g.t1])
         assert ids(result.deployments) == ids([g.d2])
+        assert ids(result.projects) == ids([g.project])
+        assert ("has_work", key("project", g.project), key("work_item", g.w2), None) in (
+            edge_set(result)
+        )
         assert ("deployed_in", key("pull_request", g.pr2), key("deployment", g.d2), None) in (
             edge_set(result)
         )
@@ -240,6 +253,7 @@ async def test_a_lonely_ticket_traces_to_itself(session: AsyncSession) -> None:
     assert ids(result.tickets) == ids([ticket])
     assert result.edges == []
     assert (result.work_items, result.pull_requests, result.deployments) == ([], [], [])
+    assert result.projects == []
 
 
 async def test_trace_serializes_to_json(session: AsyncSession, graph: Graph) -> None:
@@ -248,6 +262,7 @@ async def test_trace_serializes_to_json(session: AsyncSession, graph: Graph) -> 
     assert decoded["root"] == key("ticket", graph.t1)
     assert decoded["direction"] == "forward"
     assert {n["type"] for n in decoded["nodes"]} == {
+        "project",
         "ticket",
         "work_item",
         "pull_request",
@@ -343,7 +358,9 @@ async def test_trace_uses_a_fixed_number_of_statements(
 
     # The root (with its direct links) plus one query per kind of neighbour.
     assert counts == {"ticket": [4, 4], "deploy": [4, 4], "pr": [4, 4], "branch": [4, 4]}
-    # The big forward trace really is big: 1 ticket + 30 work items + 30 PRs + 10 deploys.
-    assert sizes["ticket"] == [4, 71]
+    # The big forward trace really is big: 1 ticket + 1 project + 30 work items + 30 PRs
+    # + 10 deploys.
+    assert sizes["ticket"] == [5, 72]
     big_forward = await trace(session, "ticket", "BIG")
-    assert len(big_forward.edges) == 30 + 30 + 30 + 30  # links, has_pr, 2x deployed_in
+    # has_work, links, has_pr, 2x deployed_in
+    assert len(big_forward.edges) == 30 + 30 + 30 + 30 + 30

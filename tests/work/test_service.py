@@ -228,6 +228,12 @@ async def test_git_state_addressing_errors(session: AsyncSession) -> None:
         await service.update_git_state(session, GitState(), project_id=project.id)
     with pytest.raises(ValueError):
         GitState(ahead_of_trunk=-1)
+    item = await start(session, project, "feat/nulls")
+    with pytest.raises(ValidationFailed) as exc:
+        await service.update_git_state(
+            session, GitState(has_uncommitted_changes=None), work_item_id=item.id
+        )
+    assert exc.value.field == "has_uncommitted_changes"
 
 
 async def test_complete_work(session: AsyncSession) -> None:

@@ -1,0 +1,239 @@
+"""How every consumed message is handled: parse, deduplicate, one transaction, ack.
+
+1. Parse the body (any accepted envelope or a flat body). Not JSON, or not an accepted shape:
+   reject without requeue, so it lands in ``<queue>.dlq`` at once.
+2. One transaction: insert ``processed_messages(consumer, message_id)`` with ``ON CONFLICT DO
+   NOTHING`` (a duplicate or a redelivery of a handled message stops here), call the domain
+   service, commit, ack. The message's correlation id is set meanwhile, so every event the
+   handler causes carries it.
+3. Outcomes other than success:
+   - ``BadMessage`` (schema-invalid payload) and ``ValidationFailed``: dead-lettered;
+   - ``Skip``, ``NotFound``, ``Conflict`` (nothing to update, an illegal transition): recorded
+     as processed and acked, with a log line; retrying would not change the answer;
+   - for commands, every domain error and invalid payload is *answered*: the failure event
+     ``{request, error: {code, message}}`` is recorded with the processed row, then acked;
+   - any other exception: nack with requeue after a short pause; the quorum queue's delivery
+     limit dead-letters a message that keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from faststream.rabbit.annotations import RabbitMessage
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from imi.correlation import reset_correlation_id, set_correlation_id
+from imi.db import unit_of_work
+from imi.errors import DomainError, ValidationFailed
+from imi.events.consumers.parsing import BadMessage, Incoming, parse_message
+from imi.events.models import ProcessedMessage
+from imi.events.outbox import PendingEvent, emit
+from imi.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Incoming], Awaitable[None]]
+RETRY_PAUSE_SECONDS = 0.2
+MAX_RETRY_PAUSE_SECONDS = 2.0
+
+
+class Skip(Exception):
+    """Nothing to do (no matching project or work item): recorded as processed, acked."""
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    ANSWERED = "answered"  # a command failed and its failure event was recorded
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Routing keys (``*`` one word, ``#`` any) and what handles them."""
+
+    patterns: tuple[str, ...]
+    handler: Handler
+    # Commands: the event that answers a failure. None: failures are skipped or dead-lettered.
+    failure_event: str | None = None
+
+    def matches(self, routing_key: str) -> bool:
+        return any(_key_matches(pattern, routing_key) for pattern in self.patterns)
+
+
+def _key_matches(pattern: str, key: str) -> bool:
+    if "#" in pattern:
+        return fnmatch.fnmatchcase(key, pattern.replace("#", "*"))
+    words, parts = key.split("."), pattern.split(".")
+    if len(words) != len(parts):
+        return False
+    return all(p in {"*", w} for p, w in zip(parts, words, strict=True))
+
+
+async def claim(session: AsyncSession, consumer: str, message_id: str) -> bool:
+    """Record the message as processed; False when it already was (a duplicate)."""
+    stmt = (
+        insert(ProcessedMessage)
+        .values(consumer=consumer, message_id=message_id)
+        .on_conflict_do_nothing()
+        .returning(col(ProcessedMessage.message_id))
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+def failure_payload(incoming: Incoming, code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {
+        "request": incoming.payload,
+        "error": {"code": code, "message": message, "details": details},
+        "command": incoming.routing_key,
+        "message_id": incoming.message_id,
+    }
+
+
+class Consumer:
+    """One queue's consumer: the routes of its routing keys and the handling policy."""
+
+    def __init__(
+        self,
+        name: str,
+        routes: Sequence[Route],
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        fallback: Route | None = None,
+        ignore: Sequence[str] = (),
+    ) -> None:
+        self.name = name  # the processed_messages consumer: the queue name without prefix
+        self.routes = tuple(routes)
+        self.fallback = fallback  # keys no route names (e.g. an unknown command)
+        self.ignore = tuple(ignore)  # keys bound by a wildcard that are not for us
+        self.sessions = sessions
+        # One message at a time per queue and process, in delivery order (prefetch keeps the
+        # next ones at hand); replicas compete, so handlers must tolerate reordering anyway.
+        self._turn = asyncio.Lock()
+
+    def route(self, routing_key: str) -> Route | None:
+        return next((r for r in self.routes if r.matches(routing_key)), self.fallback)
+
+    async def handle(self, message: RabbitMessage) -> None:
+        """The FastStream subscriber (manual acks)."""
+        raw = message.raw_message
+        routing_key = raw.routing_key or ""
+        try:
+            incoming = parse_message(
+                raw.body,
+                routing_key=routing_key,
+                amqp_message_id=raw.message_id,
+                amqp_correlation_id=raw.correlation_id,
+            )
+        except BadMessage as exc:
+            log.warning(
+                "unparseable message dead-lettered",
+                consumer=self.name,
+                routing_key=routing_key,
+                message_id=raw.message_id,
+                reason=str(exc),
+            )
+            await message.reject(requeue=False)
+            return
+        token = set_correlation_id(incoming.correlation_id or incoming.message_id)
+        try:
+            async with self._turn:
+                outcome = await self.process(incoming)
+                if outcome is Outcome.DEAD:
+                    await message.reject(requeue=False)
+                else:
+                    await message.ack()
+        except Exception as exc:
+            await self._retry(message, incoming, exc)
+        finally:
+            reset_correlation_id(token)
+
+    async def process(self, incoming: Incoming) -> Outcome:
+        """Handle a parsed message; raises only for failures worth retrying."""
+        fields = {
+            "consumer": self.name,
+            "routing_key": incoming.routing_key,
+            "message_id": incoming.message_id,
+        }
+        if incoming.routing_key in self.ignore:
+            return Outcome.SKIPPED
+        route = self.route(incoming.routing_key)
+        if route is None:
+            await self._record(incoming)
+            log.info("no handler for routing key; skipped", **fields)
+            return Outcome.SKIPPED
+        try:
+            async with unit_of_work(self.sessions) as session:
+                if not await claim(session, self.name, incoming.message_id):
+                    log.info("duplicate message ignored", **fields)
+                    return Outcome.DUPLICATE
+                await route.handler(session, incoming)
+        except BadMessage as exc:
+            if route.failure_event:
+                await self._answer(incoming, route.failure_event, "VALIDATION_ERROR", str(exc))
+                log.info("command rejected", **fields, code="VALIDATION_ERROR", reason=str(exc))
+                return Outcome.ANSWERED
+            log.warning("invalid message dead-lettered", **fields, reason=str(exc))
+            return Outcome.DEAD
+        except Skip as exc:
+            await self._record(incoming)
+            log.info("nothing to update; skipped", **fields, reason=str(exc))
+            return Outcome.SKIPPED
+        except DomainError as exc:
+            if route.failure_event:
+                await self._answer(
+                    incoming, route.failure_event, exc.code, exc.message, **exc.details
+                )
+                log.info("command failed", **fields, code=exc.code, reason=exc.message)
+                return Outcome.ANSWERED
+            if isinstance(exc, ValidationFailed):
+                log.warning("invalid message dead-lettered", **fields, reason=exc.message)
+                return Outcome.DEAD
+            await self._record(incoming)
+            log.info("message not applicable; skipped", **fields, code=exc.code, reason=exc.message)
+            return Outcome.SKIPPED
+        log.debug("message handled", **fields)
+        return Outcome.DONE
+
+    async def _record(self, incoming: Incoming) -> None:
+        async with unit_of_work(self.sessions) as session:
+            await claim(session, self.name, incoming.message_id)
+
+    async def _answer(
+        self, incoming: Incoming, event_type: str, code: str, message: str, **details: Any
+    ) -> None:
+        """Record the command as processed and its failure event, in one transaction."""
+        async with unit_of_work(self.sessions) as session:
+            if await claim(session, self.name, incoming.message_id):
+                payload = failure_payload(incoming, code, message, **details)
+                event = PendingEvent(event_type, "command", incoming.message_id, payload)
+                await emit(session, event)
+
+    async def _retry(self, message: RabbitMessage, incoming: Incoming, exc: Exception) -> None:
+        """Requeue after a short pause; the queue's delivery limit bounds the attempts."""
+        headers = message.raw_message.headers or {}
+        deliveries = headers.get("x-delivery-count")
+        count = deliveries if isinstance(deliveries, int) else 0
+        log.warning(
+            "handler failed; message requeued",
+            consumer=self.name,
+            routing_key=incoming.routing_key,
+            message_id=incoming.message_id,
+            delivery_count=count + 1,
+            error=repr(exc),
+            exc_info=exc,
+        )
+        await asyncio.sleep(min(RETRY_PAUSE_SECONDS * 2**count, MAX_RETRY_PAUSE_SECONDS))
+        try:
+            await message.nack(requeue=True)
+        except Exception as nack_error:  # the channel is gone: the broker redelivers anyway
+            log.warning("nack failed", consumer=self.name, error=repr(nack_error))

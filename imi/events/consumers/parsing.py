@@ -1,0 +1,157 @@
+"""Turn a consumed AMQP message into an ``Incoming``: payload, message id, correlation id.
+
+Accepted bodies (all JSON objects):
+- Bloodbank's EventEnvelope ``{event_id, event_type, payload, correlation_ids, source, ...}``;
+- the v2 envelope ``{event_type, payload, metadata: {correlation_id, version}}``;
+- Holyfields' variant (a single ``correlation_id``, ``source.trigger_type``);
+- flat bodies (hookd's tool mutations, raw webhooks): the whole object is the payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadMessage(Exception):
+    """The message cannot be understood: it goes to the dead-letter queue, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    routing_key: str
+    message_id: str
+    correlation_id: str | None
+    payload: dict[str, Any]
+    enveloped: bool  # False for flat bodies (the payload is the whole body)
+    timestamp: datetime | None = None
+
+    @property
+    def action(self) -> str:
+        """The routing key's last segment (``git.pr.merged`` -> ``merged``)."""
+        return self.routing_key.rsplit(".", 1)[-1]
+
+
+class _Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    correlation_id: str | None = None
+
+
+class _Envelope(BaseModel):
+    """The parts of any accepted envelope iMi reads; everything else is ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    event_id: str | None = None
+    event_type: str | None = None
+    timestamp: datetime | None = None
+    payload: dict[str, Any]
+    correlation_id: str | None = None
+    correlation_ids: list[Any] = []
+    metadata: _Metadata | None = None
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadMessage(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadMessage(f"body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _is_envelope(data: dict[str, Any]) -> bool:
+    if isinstance(data.get("payload"), dict):
+        return True
+    return "payload" in data and ("event_type" in data or "event_id" in data or "source" in data)
+
+
+def parse_message(
+    body: bytes,
+    *,
+    routing_key: str,
+    amqp_message_id: str | None = None,
+    amqp_correlation_id: str | None = None,
+) -> Incoming:
+    """Parse a message body; raise BadMessage for anything that is not an accepted shape."""
+    data = decode_json(body)
+    if _is_envelope(data):
+        try:
+            envelope = _Envelope.model_validate(data)
+        except ValidationError as exc:
+            raise BadMessage(f"invalid envelope: {exc.errors(include_url=False)}") from exc
+        payload = envelope.payload
+        event_id = _text(envelope.event_id)
+        correlation = (
+            _text(amqp_correlation_id)
+            or _text(envelope.metadata.correlation_id if envelope.metadata else None)
+            or _text(envelope.correlation_id)
+            or next(filter(None, map(_text, envelope.correlation_ids)), None)
+        )
+        timestamp = envelope.timestamp
+        key = routing_key or envelope.event_type or ""
+    else:
+        payload = data
+        event_id = _text(data.get("event_id"))
+        correlation = _text(amqp_correlation_id) or _text(data.get("correlation_id"))
+        timestamp = None
+        key = routing_key or _text(data.get("event_type")) or ""
+    message_id = _text(amqp_message_id) or event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    return Incoming(
+        routing_key=key,
+        message_id=message_id,
+        correlation_id=correlation,
+        payload=payload,
+        enveloped=payload is not data,
+        timestamp=timestamp,
+    )
+
+
+def validate(model: type[M], payload: dict[str, Any]) -> M:
+    """``model`` from a payload; BadMessage (dead letter) when it does not fit."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise BadMessage(f"invalid payload: {error_summary(exc)}") from exc
+
+
+def error_summary(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def pick(data: Any, *paths: str) -> Any:
+    """The first non-empty value among dotted paths (``repository.clone_url``) in nested dicts."""
+    for path in paths:
+        value = data
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+            if value is None:
+                break
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def pick_text(data: Any, *paths: str) -> str | None:
+    value = pick(data, *paths)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return _text(value)
+    return None

@@ -1,0 +1,156 @@
+"""Typed mutation errors and the helper every mutation runs its service call through.
+
+A mutation returns a union of its payload and ``ValidationError | NotFoundError |
+ConflictError``: domain errors are data for the client, never raised GraphQL errors. The
+helper owns the transaction (DESIGN principle 2): one ``info.context.transaction()`` per
+mutation, committed when the call succeeds, rolled back when it raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, TypeVar
+from uuid import UUID
+
+import pydantic
+import strawberry
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.utils.str_converters import to_camel_case
+
+from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
+from imi.graphql.context import Context
+from imi.graphql.ids import parse_any_id
+from imi.logging import get_logger
+
+log = get_logger(__name__)
+
+Info = strawberry.Info[Context, None]
+T = TypeVar("T")
+
+
+@strawberry.interface(description="Why a mutation did not happen.")
+class MutationError:
+    message: str
+    field: str | None = strawberry.field(
+        description="The input field at fault, as named in the input type, when there is one."
+    )
+
+
+@strawberry.type(description="The input is malformed or breaks a rule about its shape.")
+class ValidationError(MutationError):
+    pass
+
+
+@strawberry.type(description="Something the input refers to does not exist.")
+class NotFoundError(MutationError):
+    pass
+
+
+@strawberry.type(description="The input contradicts existing state (duplicate, illegal move).")
+class ConflictError(MutationError):
+    pass
+
+
+Failure = ValidationError | NotFoundError | ConflictError
+
+
+def graphql_field(name: str | None, renames: Mapping[str, str] | None = None) -> str | None:
+    """A domain field name (``work_item_ids``, ``source.type``) as the client spelled it."""
+    if name is None:
+        return None
+    if renames and name in renames:
+        return renames[name]
+    return ".".join(to_camel_case(part) for part in name.split("."))
+
+
+def to_failure(
+    error: DomainError, renames: Mapping[str, str] | None = None, target: str | None = None
+) -> Failure:
+    """The typed error for a domain error; a NotFound without a field blames ``target``."""
+    field = graphql_field(error.field, renames)
+    if isinstance(error, NotFound):
+        return NotFoundError(message=error.message, field=field or target)
+    if isinstance(error, Conflict):
+        return ConflictError(message=error.message, field=field)
+    if isinstance(error, ValidationFailed):
+        return ValidationError(message=error.message, field=field)
+    raise error  # an unknown kind of domain error: masked like any unexpected exception
+
+
+def invalid_input(
+    error: pydantic.ValidationError, renames: Mapping[str, str] | None = None
+) -> ValidationError:
+    """The first problem pydantic found in a domain input, named as the client knows it."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
+    field = graphql_field(".".join(location) or None, renames)
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    return ValidationError(message=message, field=field)
+
+
+async def run_in_transaction(
+    info: Info,
+    call: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    renames: Mapping[str, str] | None = None,
+    target: str | None = None,
+) -> T | Failure:
+    """Run ``call`` in one transaction; its result, or the typed error for what went wrong.
+
+    ``renames`` maps domain field names to input field names where they differ beyond
+    camelCase; ``target`` is the input field a bare NotFound refers to (the node to change).
+    A constraint the services did not anticipate is a ConflictError, a value the database
+    refuses (e.g. a NUL byte) a ValidationError; anything else propagates and is masked.
+    """
+    try:
+        async with info.context.transaction() as session:
+            return await call(session)
+    except DomainError as error:
+        return to_failure(error, renames, target)
+    except pydantic.ValidationError as error:
+        return invalid_input(error, renames)
+    except IntegrityError as error:
+        log.warning("constraint violation in mutation", error=str(error.orig))
+        return ConflictError(message="The request conflicts with existing data", field=None)
+    except DBAPIError as error:
+        if not _sqlstate(error).startswith(DATA_EXCEPTION):
+            raise
+        log.warning("value refused by the database in mutation", error=str(error.orig))
+        return ValidationError(message="A value is not acceptable to the database", field=None)
+
+
+# SQLSTATE class 22: invalid text encoding (NUL), value out of range, bad datetime, ...
+DATA_EXCEPTION = "22"
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "") or "")
+
+
+def parse_id(value: str, type_name: str, field: str) -> UUID:
+    """A global id of ``type_name`` or a raw UUID; anything else is NotFound on ``field``."""
+    try:
+        return parse_any_id(value, type_name)
+    except NotFound:
+        raise NotFound(type_name, value, field=field) from None
+
+
+def optional_id(value: str | None, type_name: str, field: str) -> UUID | None:
+    return None if value is None else parse_id(value, type_name, field)
+
+
+def sent(input: Any, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """The input's fields the client sent (not UNSET), by Python name, for a domain model
+    whose ``model_fields_set`` tells absent from null."""
+    return {
+        f.name: value
+        for f in dataclasses.fields(input)
+        if f.name not in exclude and (value := getattr(input, f.name)) is not strawberry.UNSET
+    }
+
+
+def json_object(value: Any) -> Any:
+    """Absent metadata is an empty object; anything else goes to the domain to validate."""
+    return {} if value is None else value

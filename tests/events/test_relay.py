@@ -1,0 +1,180 @@
+"""The outbox relay against a real RabbitMQ: delivery, envelope, ordering, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from imi.app import create_app
+from imi.events.bus import EventBus
+from imi.events.models import Event
+from imi.projects.models import ProjectCreate
+from imi.projects.service import register_project
+from imi.settings import Settings
+from tests.events.conftest import Bus, Proxy
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, database_url: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings, database_url)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://imi.test"
+        ) as client,
+    ):
+        yield app, client
+
+
+async def wait_connected(client: httpx.AsyncClient, timeout: float = 30.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        body = (await client.get("/health")).json()
+        if body["broker"]["status"] == "connected":
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"broker not connected within {timeout}s: {body}")
+
+
+async def test_event_reaches_a_bound_queue_within_a_second(
+    bus: Bus, database_url: str, engine: AsyncEngine
+) -> None:
+    async with serving(bus.settings, database_url) as (_, client):
+        assert await wait_connected(client) < 30  # AC-8
+        health = (await client.get("/health")).json()
+        assert health["status"] == "ok"
+        started = time.monotonic()
+        response = await client.post(
+            "/api/v1/projects",
+            json={"remote_origin": "git@github.com:acme/relay.git"},
+            headers={"X-Correlation-ID": "corr-1"},
+        )
+        assert response.status_code == 201
+        [message] = await bus.tap.wait_for(1, timeout=5)
+        latency = time.monotonic() - started
+        assert latency < 1.0, latency  # AC-3
+        body = bus.tap.bodies()[0]
+        assert message.routing_key == "imi.project.registered"
+        assert message.message_id == body["event_id"]
+        assert message.content_type == "application/json"
+        assert message.delivery_mode == 2  # persistent
+        assert message.correlation_id == "corr-1"
+        assert body["event_type"] == "imi.project.registered"
+        assert body["source"] == {
+            "host": body["source"]["host"],
+            "type": "service",
+            "app": "imi",
+            "meta": None,
+        }
+        assert body["metadata"] == {"correlation_id": "corr-1", "version": "1.0.0"}
+        assert body["payload"]["project_id"] == response.json()["data"]["id"]
+        await asyncio.sleep(0.3)
+        assert (await client.get("/health")).json()["outbox"]["backlog"] == 0
+
+
+async def test_events_of_one_subject_arrive_in_order(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with serving(bus.settings, database_url) as (_, client):
+        await wait_connected(client)
+        pid = (
+            await client.post("/api/v1/projects", json={"remote_origin": "git@github.com:a/o.git"})
+        ).json()["data"]["id"]
+        for i in range(20):
+            await client.patch(f"/api/v1/projects/{pid}", json={"description": f"v{i}"})
+        await bus.tap.wait_for(21)
+        descriptions = [b["payload"]["description"] for b in bus.tap.bodies()[1:]]
+        assert descriptions == [f"v{i}" for i in range(20)]
+
+
+async def test_unpublished_events_wait_then_flow_after_a_restart(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # No broker configured: the service works, events wait in the outbox.
+    offline = bus.settings.model_copy(update={"rabbitmq_url": None})
+    async with serving(offline, database_url) as (_, client):
+        for i in range(3):
+            await client.post(
+                "/api/v1/projects", json={"remote_origin": f"git@github.com:w/{i}.git"}
+            )
+        health = (await client.get("/health")).json()
+        assert health["broker"] == {"status": "disabled"}
+        assert health["outbox"]["backlog"] == 3 and health["outbox"]["oldest_age_seconds"] >= 0
+    assert bus.tap.messages == []
+    # A process with a broker drains what the previous one left.
+    async with serving(bus.settings, database_url) as (_, client):
+        await bus.tap.wait_for(3)
+        assert sorted(b["payload"]["name"] for b in bus.tap.bodies()) == ["0", "1", "2"]
+
+
+async def test_broker_outage_loses_no_event(
+    bus: Bus, proxy: Proxy, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = bus.settings.model_copy(
+        update={"rabbitmq_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/"}
+    )
+    async with serving(settings, database_url) as (_app, client):
+        # The broker is unreachable: 500 mutations still commit.
+        assert (await client.get("/health")).json()["broker"]["status"] == "disconnected"
+
+        async def register(i: int) -> None:
+            async with sessions() as s, s.begin():
+                await register_project(
+                    s, ProjectCreate(remote_origin=f"git@github.com:out/{i}.git")
+                )
+
+        for chunk in range(0, 500, 50):
+            await asyncio.gather(*(register(i) for i in range(chunk, chunk + 50)))
+        async with sessions() as s:
+            pending = await s.scalar(
+                select(func.count()).select_from(Event).where(Event.published_at.is_(None))
+            )  # type: ignore[union-attr]
+        assert pending == 500
+
+        await proxy.open()  # the broker is back
+        await bus.tap.wait_for(500, timeout=60)
+        ids = {b["event_id"] for b in bus.tap.bodies()}
+        assert len(ids) == 500
+
+        # A connection lost mid-way: cut, commit more, restore.
+        await proxy.cut()
+        for i in range(500, 520):
+            await register(i)
+        await proxy.open()
+        await bus.tap.wait_for(520, timeout=60)
+        assert len({b["event_id"] for b in bus.tap.bodies()}) == 520
+        async with sessions() as s:
+            pending = await s.scalar(
+                select(func.count()).select_from(Event).where(Event.published_at.is_(None))
+            )  # type: ignore[union-attr]
+        assert pending == 0
+
+
+async def test_prune_removes_old_published_events_only(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as s, s.begin():
+        for name in ("old", "recent", "unpublished"):
+            await register_project(s, ProjectCreate(remote_origin=f"git@github.com:p/{name}.git"))
+        await s.execute(
+            text(
+                "UPDATE events SET published_at = now() - CASE envelope -> 'payload' ->> 'name' "
+                "WHEN 'old' THEN interval '40 days' ELSE interval '1 day' END "
+                "WHERE envelope -> 'payload' ->> 'name' <> 'unpublished'"
+            )
+        )
+    relay = EventBus(bus.settings, sessions).relay
+    await relay.prune()
+    async with sessions() as s:
+        query = text("SELECT envelope -> 'payload' ->> 'name' FROM events ORDER BY id")
+        names = (await s.execute(query)).scalars().all()
+    assert names == ["recent", "unpublished"]
