@@ -24,3 +24,15 @@ def test_quick_start_is_the_two_commands() -> None:
         if line.strip()
     ]
     assert commands == ["uv run imi serve", "uv run pytest"]
+
+
+def test_readme_graphql_examples_are_valid_against_the_schema() -> None:
+    from graphql import parse, validate
+
+    from imi.graphql.schema import schema
+
+    blocks = [part.split("```", 1)[0] for part in README.split("```graphql\n")[1:]]
+    assert len(blocks) >= 4
+    for block in blocks:
+        errors = validate(schema._schema, parse(block))
+        assert errors == [], (block, errors)
