@@ -72,7 +72,12 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         final = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        final = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        # Plain tracebacks: rich ones render every local (whole OpenAPI dicts), slowly.
+        final = [
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
 
     structlog.configure(
         processors=[

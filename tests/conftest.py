@@ -22,11 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.db import create_engine, session_factory
 from imi.embedded import EmbeddedPostgres
+from imi.logging import configure_logging
 from imi.migrate import upgrade
 from imi.models import metadata
-from imi.settings import get_settings
+from imi.settings import Settings, get_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Readable, cheap logs in test output (structlog's default renders rich tracebacks with locals).
+configure_logging(Settings(_env_file=None, log_format="console"))
 
 
 def _with_database(url: str, database: str) -> str:
