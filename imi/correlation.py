@@ -5,8 +5,13 @@ Adapters set it; the outbox stamps it on every event the work causes.
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextvars import ContextVar
+
+# What tracing systems send (uuids, hex ids, dotted/colon-separated ids), and nothing that
+# could forge log lines, bloat every event, or overflow AMQP's 255-byte correlation_id.
+_VALID_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 _correlation_id: ContextVar[str | None] = ContextVar("imi_correlation_id", default=None)
 
@@ -22,6 +27,13 @@ def set_correlation_id(value: str | None) -> object:
 
 def reset_correlation_id(token: object) -> None:
     _correlation_id.reset(token)  # type: ignore[arg-type]
+
+
+def clean_correlation_id(value: object) -> str | None:
+    """``value`` when it is an acceptable correlation id, else None (a new one is made)."""
+    if isinstance(value, str) and _VALID_ID.fullmatch(value):
+        return value
+    return None
 
 
 def new_correlation_id() -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imi.correlation import new_correlation_id, reset_correlation_id, set_correlation_id
+from imi.correlation import (
+    clean_correlation_id,
+    new_correlation_id,
+    reset_correlation_id,
+    set_correlation_id,
+)
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _HEADER_KEY = CORRELATION_HEADER.lower().encode("latin-1")
-# Accept what tracing systems send (uuids, hex ids, dotted/colon-separated ids) and nothing
-# that could forge log lines or bloat every event envelope.
-_VALID_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
 class CorrelationIdMiddleware:
@@ -48,5 +48,5 @@ class CorrelationIdMiddleware:
 def _incoming_id(scope: Scope) -> str | None:
     for key, value in scope["headers"]:
         if key == _HEADER_KEY:
-            return value.decode("latin-1") if _VALID_ID.fullmatch(value) else None
+            return clean_correlation_id(value.decode("latin-1"))
     return None

@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imi.events.notify import plain_dsn
 from imi.logging import get_logger
 from imi.settings import Settings
 
@@ -50,6 +51,11 @@ _LOCK_SUBJECTS = text(
     "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
     "WHERE pg_try_advisory_xact_lock(hashtextextended(key, 7211))"
 )
+_OLDEST = text(
+    "SELECT subject_type || ':' || subject_id, min(id) FROM events "
+    "WHERE published_at IS NULL AND subject_type || ':' || subject_id = ANY(CAST(:keys AS text[])) "
+    "GROUP BY 1"
+)
 _MARK_PUBLISHED = text(
     "UPDATE events SET published_at = now(), attempts = attempts + 1, last_error = NULL "
     "WHERE id = ANY(CAST(:ids AS bigint[]))"
@@ -67,6 +73,13 @@ _PRUNE = text(
     )
     """
 )
+
+
+def _short(correlation_id: str | None) -> str | None:
+    """AMQP's correlation_id is a short string (255 bytes); the envelope keeps the full id."""
+    if correlation_id is None or len(correlation_id.encode()) <= 255:
+        return correlation_id
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +130,22 @@ class OutboxRelay:
             await self.bus.connected.wait()
             try:
                 published, failed = await self.publish_batch()
+                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = time.monotonic()
+                    await self.prune()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # Never let one failure end the relay: log, back off, try again.
                 log.warning("relay batch failed", error=str(exc))
                 published, failed = 0, 1
-            if failed:
+            if failed and not published:
                 # The broker is away or refusing: back off, the rows stay unpublished.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             delay = POLL_SECONDS
-            if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
-                last_prune = time.monotonic()
-                await self.prune()
-            if published == BATCH_SIZE:
+            if published + failed >= BATCH_SIZE or failed:
                 continue  # more backlog: keep draining
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -145,11 +159,17 @@ class OutboxRelay:
                 return 0, 0
             keys = sorted({f"{r['subject_type']}:{r['subject_id']}" for r in rows})
             locked = set((await session.execute(_LOCK_SUBJECTS, {"keys": keys})).scalars())
+            # Another relay may hold an older event of a subject (claimed in its own batch):
+            # publishing this one first would break the subject's order, so leave it.
+            oldest: dict[str, int] = dict(
+                (await session.execute(_OLDEST, {"keys": sorted(locked)})).tuples().all()
+            )
             chains: dict[str, list[Any]] = defaultdict(list)
             for row in rows:
                 key = f"{row['subject_type']}:{row['subject_id']}"
                 if key in locked:
                     chains[key].append(row)
+            chains = {k: c for k, c in chains.items() if c[0]["id"] == oldest.get(k)}
             results = await asyncio.gather(*(self._publish_chain(c) for c in chains.values()))
             published = [i for chain in results for i in chain.published]
             failed = [i for chain in results for i in chain.failed]
@@ -183,7 +203,7 @@ class OutboxRelay:
             persist=True,
             mandatory=False,  # no queue bound yet is not a failure
             message_id=str(row["event_id"]),
-            correlation_id=row["correlation_id"],
+            correlation_id=_short(row["correlation_id"]),
             content_type="application/json",
             content_encoding="utf-8",
             timestamp=created,
@@ -191,6 +211,7 @@ class OutboxRelay:
         )
 
     async def prune(self) -> None:
+        """Delete published events older than the retention period (in bounded batches)."""
         days = self.settings.event_retention_days
         if days <= 0:
             return
@@ -205,7 +226,7 @@ class OutboxRelay:
         assert self.database_url
         while not self._stopping:
             try:
-                conn = await asyncpg.connect(self.database_url)
+                conn = await asyncpg.connect(plain_dsn(self.database_url))
             except Exception as exc:
                 log.warning("relay listener cannot connect", error=str(exc))
                 await asyncio.sleep(2.0)
@@ -215,6 +236,9 @@ class OutboxRelay:
                 conn.add_termination_listener(lambda *_, done=closed: done.set())
                 await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
                 await closed.wait()
+            except Exception as exc:
+                log.warning("relay listener failed", error=str(exc))
+                await asyncio.sleep(2.0)
             finally:
                 with contextlib.suppress(Exception):
                     await conn.close()

@@ -138,3 +138,17 @@ def test_plane_ticket_fields() -> None:
     assert ticket_state({"state": {"name": "Done", "group": "completed"}}) == "Done"
     assert ticket_state({"state": "uuid", "state_detail": {"name": "Todo"}}) == "Todo"
     assert ticket_state({"state": "Todo"}) == "Todo"
+
+
+def test_oversized_ids_are_bounded() -> None:
+    body = json.dumps(
+        {"event_id": "e" * 300, "event_type": "plane.ticket.created", "payload": {"k": 1}}
+    ).encode()
+    incoming = parse_message(body, routing_key="plane.ticket.created")
+    # Stored in an index and sent as AMQP short strings: hashed / dropped, not kept raw.
+    assert incoming.message_id == "sha256:" + hashlib.sha256(b"e" * 300).hexdigest()
+    assert incoming.correlation_id is None
+    ok = parse_message(body, routing_key="x", amqp_correlation_id="req-1.a:b")
+    assert ok.correlation_id == "req-1.a:b"
+    bad = parse_message(body, routing_key="x", amqp_correlation_id="two words")
+    assert bad.correlation_id is None

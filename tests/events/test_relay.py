@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -178,3 +179,60 @@ async def test_prune_removes_old_published_events_only(
         query = text("SELECT envelope -> 'payload' ->> 'name' FROM events ORDER BY id")
         names = (await s.execute(query)).scalars().all()
     assert names == ["recent", "unpublished"]
+
+
+async def test_two_relays_keep_each_subjects_order(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Replicas share the outbox (SKIP LOCKED) without reordering one entity's events."""
+    from imi.projects.models import ProjectUpdate
+    from imi.projects.service import update_project
+
+    async with sessions() as s, s.begin():
+        ids = [
+            (
+                await register_project(s, ProjectCreate(remote_origin=f"git@github.com:o/{i}.git"))
+            ).project.id
+            for i in range(3)
+        ]
+    for version in range(40):
+        async with sessions() as s, s.begin():
+            for project_id in ids:
+                await update_project(s, project_id, ProjectUpdate(description=f"v{version}"))
+    first = EventBus(bus.settings, sessions, database_url=database_url)
+    second = EventBus(bus.settings, sessions, database_url=database_url)
+    await asyncio.gather(first.start(), second.start())
+    try:
+        await bus.tap.wait_for(3 + 3 * 40, timeout=30)
+    finally:
+        await asyncio.gather(first.stop(), second.stop())
+    by_project: dict[str, list[str]] = {}
+    for body in bus.tap.bodies():
+        if body["event_type"] == "imi.project.updated":
+            by_project.setdefault(body["payload"]["project_id"], []).append(
+                body["payload"]["description"]
+            )
+    assert sorted(by_project) == sorted(str(i) for i in ids)
+    for descriptions in by_project.values():
+        assert descriptions == [f"v{v}" for v in range(40)]
+    assert first.relay.published + second.relay.published == 123
+
+
+async def test_an_overlong_correlation_id_does_not_block_the_outbox(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from imi.correlation import reset_correlation_id, set_correlation_id
+
+    token = set_correlation_id("x" * 300)
+    try:
+        async with sessions() as s, s.begin():
+            await register_project(s, ProjectCreate(remote_origin="git@github.com:o/long.git"))
+    finally:
+        reset_correlation_id(token)
+    async with serving(bus.settings, database_url) as (_, client):
+        await client.post("/api/v1/projects", json={"remote_origin": "git@github.com:o/next.git"})
+        await bus.tap.wait_for(2, timeout=10)
+    [long] = [m for m in bus.tap.messages if b"xxxxxxxxxx" in m.body]
+    # Too long for AMQP's correlation_id: the property gets a fresh id, the envelope the original.
+    assert long.correlation_id != "x" * 300
+    assert json.loads(long.body)["metadata"]["correlation_id"] == "x" * 300

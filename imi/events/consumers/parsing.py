@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from imi.correlation import clean_correlation_id
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -111,14 +113,21 @@ def parse_message(
         timestamp = None
         key = routing_key or _text(data.get("event_type")) or ""
     message_id = _text(amqp_message_id) or event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    if len(message_id) > MAX_MESSAGE_ID:
+        # Ids are stored in an index; a giant one is still the same id when hashed.
+        message_id = "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
     return Incoming(
         routing_key=key,
         message_id=message_id,
-        correlation_id=correlation,
+        # An unusable id (too long, odd characters) is dropped; the message id stands in.
+        correlation_id=clean_correlation_id(correlation),
         payload=payload,
         enveloped=payload is not data,
         timestamp=timestamp,
     )
+
+
+MAX_MESSAGE_ID = 200
 
 
 def validate(model: type[M], payload: dict[str, Any]) -> M:
