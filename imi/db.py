@@ -70,3 +70,13 @@ async def schema_revision(engine: AsyncEngine) -> str | None:
             return None
         revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         return str(revision) if revision is not None else None
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE behind a SQLAlchemy/asyncpg error ('' when unknown)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return ""

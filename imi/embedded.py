@@ -21,7 +21,6 @@ import time
 import warnings
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import psutil
@@ -229,7 +228,3 @@ async def _create_database(admin_url: str, database: str) -> None:
             await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
-
-
-def is_socket_url(url: str) -> bool:
-    return "host=/" in urlsplit(url).query

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from pydantic import AfterValidator
 from sqlalchemy import DateTime, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -57,6 +59,33 @@ def tstz() -> Any:
 
 
 MAX_PAGE_SIZE = 500
+MAX_METADATA_DEPTH = 32
+
+
+def _check_json(value: Any, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("metadata text must not contain NUL characters")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("metadata numbers must be finite")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata PostgreSQL can store and events can carry: bounded depth, no NUL, no NaN."""
+    _check_json(value, 1)
+    return value
+
+
+# The type of every ``metadata`` input field.
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
 
 
 @dataclass(frozen=True, slots=True)

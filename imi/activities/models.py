@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, UUIDKey, WithMetadata, one_of, tstz
+from imi.models_base import NOW, Metadata, UUIDKey, WithMetadata, one_of, tstz
 
 
 class ActivityType(StrEnum):
@@ -56,4 +55,4 @@ class ActivityCreate(BaseModel):
     activity_type: ActivityType
     description: str | None = None
     file_path: str | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)

@@ -12,6 +12,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 
+from imi.db import sqlstate
 from imi.errors import DomainError
 from imi.logging import get_logger
 
@@ -78,18 +79,6 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # Services turn expected races into Conflicts; a constraint that still fires is one too.
     log.warning("constraint violation", error=str(getattr(exc, "orig", exc)))
     return error_response(409, "CONFLICT", "The request conflicts with existing data")
-
-
-def sqlstate(exc: BaseException) -> str:
-    """The PostgreSQL SQLSTATE behind a SQLAlchemy/asyncpg error ('' when unknown)."""
-    for candidate in (
-        getattr(exc, "orig", None),
-        getattr(getattr(exc, "orig", None), "__cause__", None),
-    ):
-        code = getattr(candidate, "sqlstate", None)
-        if isinstance(code, str):
-            return code
-    return ""
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -74,9 +74,21 @@ def _load_toml(body: str) -> Any:
         raise _invalid(f"invalid TOML: {exc}", **where) from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: a few nested aliases expand exponentially."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases are not allowed in a manifest", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _load_yaml(body: str) -> Any:
     try:
-        return yaml.safe_load(body)
+        return yaml.load(body, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is None:
@@ -101,7 +113,7 @@ def _entry(name: Any, value: Any) -> ManifestEntry:
     if path is not None and not isinstance(path, str):
         raise _invalid(f"component {name!r}: path must be a string", component=name, key="path")
     kind = value.get("kind", ComponentKind.LOCAL.value)
-    if kind not in {k.value for k in ComponentKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in ComponentKind}:
         allowed = ", ".join(k.value for k in ComponentKind)
         raise _invalid(
             f"component {name!r}: kind {kind!r} is not one of {allowed}",
@@ -122,6 +134,8 @@ def _entry(name: Any, value: Any) -> ManifestEntry:
 
 def _check_storable(name: str, value: Any) -> None:
     """PostgreSQL stores no NUL character in text or JSONB, and JSON has no nan/inf."""
+    if isinstance(value, bytes | bytearray):
+        raise _invalid(f"component {name!r}: binary values cannot be stored", component=name)
     if isinstance(value, str) and "\x00" in value:
         raise _invalid(f"component {name!r}: text must not contain NUL characters", component=name)
     if isinstance(value, float) and not math.isfinite(value):
@@ -135,8 +149,15 @@ def _check_storable(name: str, value: Any) -> None:
             _check_storable(name, item)
 
 
+# Bounds: a manifest lists a meta-repo's components (33GOD has a few dozen), not a data dump.
+MAX_MANIFEST_BYTES = 256 * 1024
+MAX_MANIFEST_ENTRIES = 1000
+
+
 def parse_manifest(body: str, format: ManifestFormat = "toml") -> list[ManifestEntry]:
     """The entries of a manifest document, in document order. Raises ValidationFailed."""
+    if len(body.encode()) > MAX_MANIFEST_BYTES:
+        raise _invalid(f"the manifest is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
     if format == "toml":
         document = _load_toml(body)
     elif format == "yaml":
@@ -150,6 +171,8 @@ def parse_manifest(body: str, format: ManifestFormat = "toml") -> list[ManifestE
         table = {}  # `components:` with nothing under it
     if not isinstance(table, dict):
         raise _invalid("components must be a table of name = { ... } entries", key="components")
+    if len(table) > MAX_MANIFEST_ENTRIES:
+        raise _invalid(f"the manifest lists more than {MAX_MANIFEST_ENTRIES} components")
     entries = [_entry(name, value) for name, value in table.items()]
     seen: set[str] = set()
     for entry in entries:

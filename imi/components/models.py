@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field
 
-from imi.models_base import CoreTable, one_of
+from imi.models_base import CoreTable, Metadata, one_of
 
 
 class ComponentKind(StrEnum):
@@ -69,7 +68,7 @@ class ComponentCreate(BaseModel):
     kind: ComponentKind = ComponentKind.LOCAL
     enabled: bool = True
     linked_project_id: uuid.UUID | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class ComponentUpdate(BaseModel):
@@ -80,11 +79,11 @@ class ComponentUpdate(BaseModel):
     kind: ComponentKind | None = None
     enabled: bool | None = None
     linked_project_id: uuid.UUID | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class RelationshipCreate(BaseModel):
     from_component_id: uuid.UUID
     to_component_id: uuid.UUID
     relation_type: RelationType = RelationType.DEPENDS_ON
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)

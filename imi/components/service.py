@@ -102,8 +102,12 @@ async def register_component(session: AsyncSession, data: ComponentCreate) -> Co
     return component
 
 
-async def get_component(session: AsyncSession, component_id: uuid.UUID) -> Component:
-    component = await session.get(Component, component_id)
+async def get_component(
+    session: AsyncSession, component_id: uuid.UUID, *, for_update: bool = False
+) -> Component:
+    component = await session.get(
+        Component, component_id, with_for_update=for_update, populate_existing=for_update
+    )
     if component is None:
         raise NotFound("component", component_id, field="component_id")
     return component
@@ -150,7 +154,8 @@ async def update_component(
     """Change the given fields; absent fields stay. Metadata merges key by key (a key set to
     null is removed). Renaming onto a sibling's name is a :class:`Conflict`. Emits
     ``imi.component.updated`` (with ``changed_fields``) only when something changed."""
-    component = await get_component(session, component_id)
+    # Row lock: concurrent metadata merges apply one after the other, none is lost.
+    component = await get_component(session, component_id, for_update=True)
     changes = _changes(component, data)
     if not changes:
         return component

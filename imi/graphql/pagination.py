@@ -11,6 +11,7 @@ import strawberry
 
 from imi.errors import ValidationFailed
 from imi.models_base import MAX_PAGE_SIZE
+from imi.pagination import MAX_OFFSET
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,7 +54,7 @@ def offset_after(after: str | None) -> int:
         return 0
     try:
         kind, value = base64.urlsafe_b64decode(after.encode()).decode().split(":", 1)
-        if kind != "offset" or int(value) < 0:
+        if kind != "offset" or not 0 <= int(value) < MAX_OFFSET:
             raise ValueError
         return int(value) + 1
     except (ValueError, UnicodeDecodeError):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from imi.models_base import NOW, CoreTable, one_of, tstz
+from imi.models_base import NOW, CoreTable, Metadata, one_of, tstz
 
 
 class LinkKind(StrEnum):
@@ -102,7 +101,7 @@ class TicketLinkInput(BaseModel):
     url: str | None = None
     state: str | None = None
     kind: LinkKind = LinkKind.REFERENCES
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class PullRequestInput(BaseModel):
@@ -113,7 +112,7 @@ class PullRequestInput(BaseModel):
     pr_url: str
     pr_state: PRState = PRState.OPEN
     title: str | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class DeploymentInput(BaseModel):
@@ -125,7 +124,7 @@ class DeploymentInput(BaseModel):
     commit_hash: str | None = None
     status: str = "succeeded"
     deployed_at: datetime | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class TicketLinkResult(BaseModel):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from imi.models_base import CoreTable
+from imi.models_base import CoreTable, Metadata
 
 
 class Project(CoreTable, table=True):
@@ -48,7 +46,7 @@ class ProjectCreate(BaseModel):
     default_branch: str = "main"
     trunk_path: str | None = None
     description: str | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class ProjectUpdate(BaseModel):
@@ -62,7 +60,7 @@ class ProjectUpdate(BaseModel):
     description: str | None = None
     default_branch: str | None = None
     trunk_path: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     replace_metadata: bool = False
 
 

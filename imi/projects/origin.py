@@ -82,13 +82,15 @@ def repository_name(normalized: str) -> str:
 
 
 def strip_credentials(origin: str) -> str:
-    """Drop a password/token from an https origin: no secrets in storage or events."""
+    """Drop the userinfo of an https origin (a token often sits there, with or without a
+    password); keep ssh's user (``git@``), which is not a secret. No secrets stored or sent."""
+    origin = origin.strip()
     if "://" not in origin:
-        return origin.strip()
-    parts = urlsplit(origin.strip())
-    if parts.password is None:
-        return origin.strip()
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    return parts._replace(netloc=netloc).geturl()
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme.lower() == "https" and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        return parts._replace(netloc=f"{parts.username}@{netloc}").geturl()
+    return origin

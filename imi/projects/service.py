@@ -100,6 +100,15 @@ async def get_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
     return project
 
 
+async def _locked(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    stmt = select(Project).where(col(Project.id) == project_id).with_for_update()
+    result = await session.execute(stmt, execution_options={"populate_existing": True})
+    project = result.scalar_one_or_none()
+    if project is None:
+        raise NotFound("project", project_id)
+    return project
+
+
 async def get_project_by_normalized_origin(session: AsyncSession, normalized: str) -> Project:
     stmt = select(Project).where(col(Project.remote_origin_normalized) == normalized)
     project = (await session.execute(stmt)).scalar_one_or_none()
@@ -210,7 +219,8 @@ async def update_project(
 ) -> Project:
     """Change the given fields. Metadata merges key by key (null removes a key) unless
     ``replace_metadata`` is set. Emits ``imi.project.updated`` only when something changed."""
-    project = await get_project(session, project_id)
+    # Row lock: concurrent merges of metadata apply one after the other, none is lost.
+    project = await _locked(session, project_id)
     changes: dict[str, Any] = {}
     for field in ("name", "default_branch"):
         value = _require_text(getattr(data, field), field)
@@ -253,7 +263,7 @@ async def update_project(
 
 async def deactivate_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
     """Soft-delete a project and every active work item on it. Idempotent."""
-    project = await get_project(session, project_id)
+    project = await _locked(session, project_id)
     if not project.active:
         return project
     stmt = (

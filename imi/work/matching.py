@@ -88,7 +88,7 @@ async def work_with_commit(
     A short hash on one side matches a full one on the other (at least 7 hex digits).
     """
     commit = commit_hash.strip().lower()
-    if len(commit) < MIN_COMMIT_PREFIX:
+    if len(commit) < MIN_COMMIT_PREFIX or not all(c in "0123456789abcdef" for c in commit):
         return []
     conditions = []
     for column in (col(WorkItem.last_commit_hash), col(WorkItem.merge_commit_hash)):
@@ -99,7 +99,8 @@ async def work_with_commit(
                 and_(
                     func.length(column) >= MIN_COMMIT_PREFIX,
                     or_(
-                        literal(commit).startswith(stored, autoescape=False),
+                        # Prefix test without LIKE: a stored value is data, never a pattern.
+                        func.left(literal(commit), func.length(column)) == stored,
                         stored.startswith(commit, autoescape=True),
                     ),
                 ),

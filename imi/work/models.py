@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Column, Computed, Index, String, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, CoreTable, one_of, tstz
+from imi.models_base import NOW, CoreTable, Metadata, one_of, tstz
 
 
 class WorkType(StrEnum):
@@ -139,7 +138,7 @@ class WorkStart(BaseModel):
     owner_id: str | None = None
     worktree_path: str | None = None
     name: str | None = None
-    metadata: dict[str, Any] = InputField(default_factory=dict)
+    metadata: Metadata = InputField(default_factory=dict)
 
 
 class GitState(BaseModel):

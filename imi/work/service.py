@@ -30,6 +30,9 @@ from imi.work.models import (
 from imi.work.naming import check_branch_name, parse_work_type, ticket_keys, worktree_name
 from imi.work.v2 import v2_created_payload, v2_git_state_payload, v2_merged_payload
 
+# A branch name naming more tickets than this is not a branch name; link the first ones.
+MAX_AUTO_LINKS = 20
+
 
 def work_payload(item: WorkItem, **extra: Any) -> dict[str, Any]:
     return {"work_item_id": item.id, **row_dict(item), **extra}
@@ -73,7 +76,7 @@ async def start_work(session: AsyncSession, data: WorkStart) -> WorkItem:
         raise await _start_conflict(session, project.id, branch, name)
 
     source_ticket = data.source.ref if data.source.type is SourceType.PLANE_TICKET else None
-    keys = ticket_keys(get_settings().ticket_key_pattern, branch, source_ticket)
+    keys = ticket_keys(get_settings().ticket_key_pattern, branch, source_ticket)[:MAX_AUTO_LINKS]
     if source_ticket and source_ticket not in keys:
         keys.append(source_ticket)
     if keys:
@@ -124,20 +127,6 @@ async def get_work_item(session: AsyncSession, work_item_id: uuid.UUID) -> WorkI
     return item
 
 
-async def find_active_work(
-    session: AsyncSession, project_id: uuid.UUID, branch_name: str
-) -> WorkItem:
-    stmt = select(WorkItem).where(
-        col(WorkItem.project_id) == project_id,
-        col(WorkItem.branch_name) == branch_name,
-        col(WorkItem.active),
-    )
-    item = (await session.execute(stmt)).scalar_one_or_none()
-    if item is None:
-        raise NotFound("active work item", f"{project_id}:{branch_name}", field="branch_name")
-    return item
-
-
 async def update_git_state(
     session: AsyncSession,
     state: GitState,
@@ -174,9 +163,12 @@ async def update_git_state(
         key = work_item_id or f"{project_id}:{branch_name}"
         raise NotFound("work item", key, field="work_item_id" if work_item_id else "branch_name")
 
-    synced_at = state.last_sync_at or datetime.now(UTC)
+    now = datetime.now(UTC)
+    synced_at = state.last_sync_at or now
     if synced_at.tzinfo is None:
         synced_at = synced_at.replace(tzinfo=UTC)
+    # A clock ahead of ours must not make every later report look stale.
+    synced_at = min(synced_at, now)
     if item.last_sync_at is not None and synced_at < item.last_sync_at:
         return GitStateResult(work_item=item, applied=False, updated_fields=[])
 

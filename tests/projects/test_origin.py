@@ -62,7 +62,9 @@ def test_invalid_origins_are_rejected_naming_the_field(origin: str) -> None:
 def test_repository_name_and_credentials() -> None:
     assert repository_name("github.com/acme/widget") == "widget"
     assert (
-        strip_credentials("https://bot:s3cret@github.com/a/b.git")
-        == "https://bot@github.com/a/b.git"
+        strip_credentials("https://bot:s3cret@github.com/a/b.git") == "https://github.com/a/b.git"
     )
+    assert strip_credentials("https://ghp_TOKEN@github.com/a/b.git") == "https://github.com/a/b.git"
+    assert strip_credentials("ssh://git:pw@host/a/b.git") == "ssh://git@host/a/b.git"
+    assert strip_credentials("ssh://git@host/a/b.git") == "ssh://git@host/a/b.git"
     assert strip_credentials("git@github.com:a/b.git") == "git@github.com:a/b.git"

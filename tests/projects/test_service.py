@@ -70,8 +70,8 @@ async def test_register_rejects_invalid_input(session: AsyncSession) -> None:
 
 
 async def test_credentials_never_stored(session: AsyncSession) -> None:
-    result = await register(session, "https://bot:s3cret@github.com/acme/widget.git")
-    assert "s3cret" not in result.project.remote_origin
+    result = await register(session, "https://ghp_s3cret@github.com/acme/widget.git")
+    assert result.project.remote_origin == "https://github.com/acme/widget.git"
     [event] = await events_of(session)
     assert "s3cret" not in str(event.envelope)
 
@@ -245,3 +245,34 @@ async def test_counts_per_project(session: AsyncSession) -> None:
     assert counts[project.id].model_dump() == {"active": 3, "uncommitted": 1, "unmerged": 1}
     assert counts[empty.id].model_dump() == {"active": 0, "uncommitted": 0, "unmerged": 0}
     assert await service.project_counts(session, []) == {}
+
+
+async def test_concurrent_metadata_merges_keep_every_key(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as s, s.begin():
+        project = (await register(s)).project
+
+    async def merge(key: str) -> None:
+        async with sessions() as s, s.begin():
+            await service.update_project(s, project.id, ProjectUpdate(metadata={key: True}))
+
+    await asyncio.gather(*(merge(f"k{i}") for i in range(10)))
+    async with sessions() as s:
+        stored = await service.get_project(s, project.id)
+        assert stored.meta == {f"k{i}": True for i in range(10)}
+
+
+async def test_concurrent_deactivations_emit_one_event(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as s, s.begin():
+        project = (await register(s)).project
+
+    async def deactivate() -> None:
+        async with sessions() as s, s.begin():
+            await service.deactivate_project(s, project.id)
+
+    await asyncio.gather(*(deactivate() for _ in range(5)))
+    async with sessions() as s:
+        assert len(await events_of(s, "imi.project.deactivated")) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from imi.api.deps import Session, parse_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope
+from imi.api.params import metadata_filter
 from imi.api.schemas_components import (
     ComponentGraphOut,
     ComponentOut,
@@ -69,20 +69,6 @@ EXISTING: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _metadata_filter(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ValidationFailed(
-            'metadata must be a JSON object, e.g. {"language": "python"}', field="metadata"
-        )
-    return value
-
-
 @router.get(
     "/components",
     response_model=PageEnvelope[ComponentOut],
@@ -107,7 +93,7 @@ async def list_components(
         project_id=project_id,
         kind=kind,
         enabled=enabled,
-        metadata=_metadata_filter(metadata),
+        metadata=metadata_filter(metadata),
         limit=limit,
         offset=offset,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
@@ -10,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from imi.api.deps import Session, parse_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, example, page_envelope
+from imi.api.params import metadata_filter
 from imi.api.schemas import ProjectMatchOut, ProjectOut
-from imi.errors import ValidationFailed
 from imi.models_base import MAX_PAGE_SIZE
 from imi.projects import service
 from imi.projects.models import Project, ProjectCreate, ProjectUpdate
@@ -70,20 +69,6 @@ async def register_project_v2(session: Session, body: RegisterBody) -> JSONRespo
     return await _register(session, body)
 
 
-def _metadata_filter(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ValidationFailed(
-            'metadata must be a JSON object, e.g. {"team": "core"}', field="metadata"
-        )
-    return value
-
-
 @router.get(
     "/projects",
     response_model=PageEnvelope[ProjectOut]
@@ -113,7 +98,7 @@ async def list_projects(
     if q is not None:
         return Envelope(data=await _search(session, q, min(limit, service.SEARCH_MAX_LIMIT)))
     page = await service.list_projects(
-        session, active=active, metadata=_metadata_filter(metadata), limit=limit, offset=offset
+        session, active=active, metadata=metadata_filter(metadata), limit=limit, offset=offset
     )
     counts = await service.project_counts(session, [p.id for p in page.items])
     return page_envelope(page, [ProjectOut.of(p, counts[p.id]) for p in page.items])

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.utils.str_converters import to_camel_case
 
+from imi.db import sqlstate
 from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
 from imi.graphql.context import Context
 from imi.graphql.ids import parse_any_id
@@ -115,7 +116,7 @@ async def run_in_transaction(
         log.warning("constraint violation in mutation", error=str(error.orig))
         return ConflictError(message="The request conflicts with existing data", field=None)
     except DBAPIError as error:
-        if not _sqlstate(error).startswith(DATA_EXCEPTION):
+        if not sqlstate(error).startswith(DATA_EXCEPTION):
             raise
         log.warning("value refused by the database in mutation", error=str(error.orig))
         return ValidationError(message="A value is not acceptable to the database", field=None)
@@ -123,10 +124,6 @@ async def run_in_transaction(
 
 # SQLSTATE class 22: invalid text encoding (NUL), value out of range, bad datetime, ...
 DATA_EXCEPTION = "22"
-
-
-def _sqlstate(error: DBAPIError) -> str:
-    return str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "") or "")
 
 
 def parse_id(value: str, type_name: str, field: str) -> UUID:
