@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(
         default=5000, ge=1, description="Most tokens one GraphQL document may contain."
     )
+    graphql_max_cost: int = Field(
+        default=250_000,
+        ge=1,
+        description="Highest estimated GraphQL query cost (scalar values the answer may hold).",
+    )
     event_retention_days: int = Field(
         default=30,
         ge=0,

@@ -28,5 +28,9 @@ def test_unstorable_metadata_is_rejected(metadata: dict[str, Any]) -> None:
 
 
 def test_ordinary_metadata_passes() -> None:
-    value = {"team": "core", "tags": ["a", 1, 2.5, None, True], "deep": nested(MAX_METADATA_DEPTH - 1)}
+    value = {
+        "team": "core",
+        "tags": ["a", 1, 2.5, None, True],
+        "deep": nested(MAX_METADATA_DEPTH - 1),
+    }
     assert ProjectCreate(remote_origin="git@github.com:a/b.git", metadata=value).metadata == value

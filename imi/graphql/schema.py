@@ -21,6 +21,7 @@ from strawberry.tools import merge_types
 from imi.errors import DomainError
 from imi.graphql import enums as _enums  # noqa: F401  (registers the enums)
 from imi.graphql.context import Context
+from imi.graphql.cost import QueryCostLimiter
 from imi.graphql.guards import NulFreeStrings
 from imi.graphql.node import Node, resolve_node
 from imi.settings import Settings
@@ -95,6 +96,7 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         ),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost),
         NulFreeStrings,
         lambda: MaskErrors(should_mask_error=_should_mask),
     ]

@@ -49,11 +49,14 @@ async def post(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
 
 
 def deep_query(levels: int) -> str:
-    """``projects`` then ``levels`` rounds of workItems -> nodes -> project (3 levels each)."""
+    """``projects`` then ``levels`` rounds of workItems -> nodes -> project (3 levels each).
+
+    One item per page, so the query cost (tests/graphql/test_cost.py) stays small.
+    """
     inner = "name"
     for _ in range(levels):
-        inner = f"workItems {{ nodes {{ project {{ {inner} }} }} }}"
-    return f"query Deep {{ projects {{ nodes {{ {inner} }} }} }}"
+        inner = f"workItems(first: 1) {{ nodes {{ project {{ {inner} }} }} }}"
+    return f"query Deep {{ projects(first: 1) {{ nodes {{ {inner} }} }} }}"
 
 
 def aliased_query(count: int) -> str:

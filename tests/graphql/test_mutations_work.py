@@ -135,7 +135,6 @@ async def test_update_git_state_by_id_and_by_branch(graphql: GraphQL) -> None:
         "hasUncommittedChanges": False,
         "aheadOfTrunk": 2,
         "lastCommitHash": "abc123",
-        "lastSyncAt": "2030-01-01T00:00:00+00:00",
     }
     result = (await graphql.run(GIT_STATE, {"input": by_branch}))["updateGitState"]
     state = result["workItem"]
@@ -147,7 +146,7 @@ async def test_update_git_state_by_id_and_by_branch(graphql: GraphQL) -> None:
     )
     assert state["lastCommitHash"] == "abc123"
 
-    stale = {"id": item["uuid"], "behindTrunk": 9, "lastSyncAt": "2029-01-01T00:00:00Z"}
+    stale = {"id": item["uuid"], "behindTrunk": 9, "lastSyncAt": "2025-01-01T00:00:00Z"}
     result = (await graphql.run(GIT_STATE, {"input": stale}))["updateGitState"]
     assert (result["applied"], result["updatedFields"]) == (False, [])
     assert result["workItem"]["behindTrunk"] == 0

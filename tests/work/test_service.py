@@ -330,3 +330,18 @@ async def test_auto_link_pattern_is_configurable(
     await start(session, project, "fix/#42-crash-PROJ-1")
     linked = await events_of(session, "imi.link.ticket_linked")
     assert [payload(e)["plane_ticket_id"] for e in linked] == ["#42"]
+
+
+async def test_a_report_from_the_future_does_not_freeze_git_state(session: AsyncSession) -> None:
+    project = await make_project(session)
+    item = await start(session, project)
+    future = datetime.now(UTC) + timedelta(days=365)
+    first = await service.update_git_state(
+        session, GitState(ahead_of_trunk=1, last_sync_at=future), work_item_id=item.id
+    )
+    assert first.work_item.last_sync_at is not None
+    assert first.work_item.last_sync_at < future  # clamped to the time it was applied
+    later = await service.update_git_state(
+        session, GitState(ahead_of_trunk=2), work_item_id=item.id
+    )
+    assert later.applied and later.work_item.ahead_of_trunk == 2
