@@ -32,6 +32,7 @@ log = get_logger(__name__)
 
 BATCH_SIZE = 200
 POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 600.0
 NOTIFY_CHANNEL = "imi_events"
 
@@ -112,8 +113,11 @@ class OutboxRelay:
             self._tasks.append(asyncio.create_task(self._listen(), name="imi-outbox-listen"))
 
     async def stop(self) -> None:
+        """Let the batch in flight commit (so its events are not published twice), then stop."""
         self._stopping = True
         self._wake.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks[:1], timeout=STOP_GRACE_SECONDS)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -128,6 +132,8 @@ class OutboxRelay:
         last_prune = 0.0
         while not self._stopping:
             await self.bus.connected.wait()
+            if self._stopping:
+                break
             try:
                 published, failed = await self.publish_batch()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:

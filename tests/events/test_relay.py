@@ -204,6 +204,16 @@ async def test_two_relays_keep_each_subjects_order(
     await asyncio.gather(first.start(), second.start())
     try:
         await bus.tap.wait_for(3 + 3 * 40, timeout=30)
+        # Delivered before the relays commit their batches: wait for the commits too.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            async with sessions() as s:
+                pending = await s.scalar(
+                    text("SELECT count(*) FROM events WHERE published_at IS NULL")
+                )
+            if pending == 0:
+                break
+            await asyncio.sleep(0.05)
     finally:
         await asyncio.gather(first.stop(), second.stop())
     by_project: dict[str, list[str]] = {}
