@@ -134,6 +134,8 @@ class OutboxRelay:
             await self.bus.connected.wait()
             if self._stopping:
                 break
+            # Cleared before claiming: a NOTIFY arriving during the batch wakes the next one.
+            self._wake.clear()
             try:
                 published, failed = await self.publish_batch()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
@@ -153,7 +155,6 @@ class OutboxRelay:
             delay = POLL_SECONDS
             if published + failed >= BATCH_SIZE or failed:
                 continue  # more backlog: keep draining
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
