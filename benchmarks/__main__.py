@@ -35,7 +35,7 @@ from benchmarks.fixtures import Fixtures, sample
 from benchmarks.loadgen import Budget, FloorJob, HttpJob, MixJob, run_floor, run_http, run_mix
 from benchmarks.operations import AGENT_MIX, BY_KEY, OPERATIONS, Operation
 from benchmarks.profiling import Sampler
-from benchmarks.server import Server, cleanup_broker, machine_busy_seconds
+from benchmarks.server import Server, background_load, cleanup_broker, machine_busy_seconds
 
 HERE = Path(__file__).resolve().parent
 # iMi's pool: IMI_DB_POOL_SIZE (10) + IMI_DB_MAX_OVERFLOW (20); the floor gets as many.
@@ -150,6 +150,12 @@ class Runner:
         dataset_report = await self.dataset()
         fixtures = await sample(self.dsn)
         machine = await report.machine(self.dsn, self.args.amqp_url)
+        machine["background_load_pct"] = await asyncio.to_thread(background_load)
+        if machine["background_load_pct"] > 10:
+            log(
+                f"warning: the machine is {machine['background_load_pct']:.0f}% busy before "
+                "the run; other work will skew the figures"
+            )
         log(f"machine: {report.machine_line(machine)}")
         out = self.args.out
         server = Server(
@@ -182,6 +188,8 @@ class Runner:
                 "max_requests": self.args.max_requests,
                 "concurrency": self.levels,
                 "burst": self.args.burst,
+                "agents": self.args.agents,
+                "agent_interval": self.args.agent_interval,
             },
             "machine": machine,
             "dataset": dataset_report,

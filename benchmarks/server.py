@@ -120,3 +120,8 @@ async def cleanup_broker(amqp_url: str, exchange: str, queue_prefix: str) -> Non
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.exchange_delete(name)
+
+
+def background_load(seconds: float = 3.0) -> float:
+    """Share of the machine (all cores, %) busy before the benchmark starts: other work."""
+    return float(psutil.cpu_percent(interval=seconds))
