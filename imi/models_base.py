@@ -9,7 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import Field as InputField
 from sqlalchemy import DateTime, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -57,6 +58,19 @@ def tstz() -> Any:
     """A nullable timestamptz column type."""
     return DateTime(timezone=True)
 
+
+class Input(BaseModel):
+    """Base of every write's input (REST bodies, commands, mutations): a field the model
+    does not know is refused by name, so a misspelt field never silently loses data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Largest value of a PostgreSQL ``integer`` column; integer inputs are bounded by it so an
+# overflow is a validation error naming the field, not a database error.
+PG_INT_MAX = 2_147_483_647
+# A count stored in an ``integer`` column (files, commits ahead/behind).
+Count = Annotated[int, InputField(ge=0, le=PG_INT_MAX)]
 
 MAX_PAGE_SIZE = 500
 MAX_METADATA_DEPTH = 32

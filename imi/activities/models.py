@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, Metadata, UUIDKey, WithMetadata, one_of, tstz
+from imi.models_base import NOW, Input, Metadata, UUIDKey, WithMetadata, one_of, tstz
 
 
 class ActivityType(StrEnum):
@@ -49,7 +48,7 @@ class Activity(UUIDKey, WithMetadata, table=True):
     )
 
 
-class ActivityCreate(BaseModel):
+class ActivityCreate(Input):
     agent_id: str = InputField(min_length=1)
     work_item_id: uuid.UUID | None = None
     activity_type: ActivityType

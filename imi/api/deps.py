@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imi.errors import NotFound
+from imi.errors import NotFound, ValidationFailed
 
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
@@ -31,3 +31,11 @@ def parse_id(value: str, entity: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(entity, value) from None
+
+
+def parse_query_id(value: str, field: str) -> uuid.UUID:
+    """An id given as a filter: a malformed one is bad input (400 naming the parameter)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a UUID, got {value[:80]!r}", field=field) from None

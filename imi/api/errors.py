@@ -20,6 +20,32 @@ log = get_logger(__name__)
 
 STATUS_BY_CODE = {"VALIDATION_ERROR": 400, "NOT_FOUND": 404, "CONFLICT": 409}
 
+# Paths only the v2 contract defines. Its clients expect every malformed input there to be a
+# 400 VALIDATION_ERROR (v2 contract section 6); the v3 paths answer a body of the wrong shape
+# with 422 as documented.
+REST_PREFIX = "/api/v1/"
+V2_PATHS = frozenset(
+    {
+        "/projects/register",
+        "/projects/search",
+        "/projects/{project_id}/worktrees",
+        "/projects/{project_id}/working-path",
+        "/worktrees/{worktree_id}",
+        "/worktrees/{worktree_id}/git-state",
+        "/worktrees/{worktree_id}/merge",
+        "/inflight-work",
+        "/activities",
+        "/agents/{agent_id}/recent-work",
+        "/stats",
+    }
+)
+
+
+def is_v2_request(request: Request) -> bool:
+    # The matched route's path is its router's own (without the /api/v1 prefix).
+    route = getattr(request.scope.get("route"), "path", None)
+    return request.url.path.startswith(REST_PREFIX) and route in V2_PATHS
+
 
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
@@ -58,8 +84,9 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
             400, "VALIDATION_ERROR", "Malformed JSON body", {"field": "body", "errors": errors}
         )
     message = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    status = 400 if is_v2_request(request) else 422
     return error_response(
-        422, "VALIDATION_ERROR", message, {"field": first["field"], "errors": errors}
+        status, "VALIDATION_ERROR", message, {"field": first["field"], "errors": errors}
     )
 
 

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
+from imi.models_base import PG_INT_MAX, Input
 from imi.work.models import GitState
 
 
-class GitStateIn(BaseModel):
+class GitStateIn(Input):
     """A git-state report; each field also accepts its v2 name (``has_uncommitted``, ...)."""
 
     model_config = ConfigDict(
@@ -33,13 +34,17 @@ class GitStateIn(BaseModel):
     uncommitted_files_count: int | None = Field(
         default=None,
         ge=0,
+        le=PG_INT_MAX,
         validation_alias=AliasChoices("uncommitted_files_count", "uncommitted_count"),
     )
     ahead_of_trunk: int | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("ahead_of_trunk", "ahead")
+        default=None, ge=0, le=PG_INT_MAX, validation_alias=AliasChoices("ahead_of_trunk", "ahead")
     )
     behind_trunk: int | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("behind_trunk", "behind")
+        default=None,
+        ge=0,
+        le=PG_INT_MAX,
+        validation_alias=AliasChoices("behind_trunk", "behind"),
     )
     last_commit_hash: str | None = None
     last_commit_message: str | None = None
@@ -63,36 +68,12 @@ class GitStateByBranchIn(GitStateIn):
         return GitState(**fields)
 
 
-class WorktreeCreateV2(BaseModel):
-    """v2 ``POST /projects/{id}/worktrees``."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "type": "feat",
-                "name": "feat-user-auth",
-                "branch_name": "feat/user-auth",
-                "path": "/home/jarad/code/my-awesome-app/feat-user-auth",
-                "agent_id": "agent-coder-1",
-                "metadata": {"story_id": "PROJ-123"},
-            }
-        }
-    )
-
-    type: str = "feat"
-    branch_name: str
-    name: str | None = None
-    path: str | None = None
-    agent_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class MergeIn(BaseModel):
+class MergeIn(Input):
     merged_by: str | None = None
     merge_commit_hash: str | None = None
 
 
-class ActivityIn(BaseModel):
+class ActivityIn(Input):
     """``POST /activities``; ``worktree_id`` (v2) and ``work_item_id`` (v3) are the same."""
 
     model_config = ConfigDict(
@@ -108,11 +89,10 @@ class ActivityIn(BaseModel):
         }
     )
 
+    # Required as in the v2 contract (1.4 and MCP log_activity).
     agent_id: str = Field(min_length=1)
-    work_item_id: uuid.UUID | None = Field(
-        default=None, validation_alias=AliasChoices("work_item_id", "worktree_id")
-    )
+    work_item_id: uuid.UUID = Field(validation_alias=AliasChoices("worktree_id", "work_item_id"))
     activity_type: str
-    description: str | None = None
+    description: str = Field(min_length=1)
     file_path: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imi.projects.models import Project, ProjectCounts
 from imi.work.models import GitStateResult, WorkItem
-from imi.work.v2 import v2_type_name
+from imi.work.v2 import v2_type_id, v2_type_name
 
 
 class WorktreeCounts(BaseModel):
     active: int
-    uncommitted: int
+    in_flight: int = Field(description="Work in flight: every active work item (FR-2.4).")
+    uncommitted: int = Field(description="Active work with uncommitted changes.")
     unmerged: int = Field(description="Active work with commits not yet on trunk.")
 
 
@@ -36,7 +37,12 @@ class ProjectOut(BaseModel):
                 "active": True,
                 "created_at": "2026-01-21T14:30:22Z",
                 "updated_at": "2026-01-21T14:30:22Z",
-                "worktree_counts": {"active": 3, "uncommitted": 1, "unmerged": 2},
+                "worktree_counts": {
+                    "active": 3,
+                    "in_flight": 3,
+                    "uncommitted": 1,
+                    "unmerged": 2,
+                },
             }
         }
     )
@@ -95,6 +101,7 @@ class WorkItemOut(BaseModel):
                 "name": "feat-user-auth",
                 "work_type": "feature",
                 "type_name": "feat",
+                "type_id": 1,
                 "source": {"type": "plane_ticket", "ref": "PROJ-123"},
                 "owner_id": "agent-coder-1",
                 "agent_id": "agent-coder-1",
@@ -117,6 +124,10 @@ class WorkItemOut(BaseModel):
     name: str
     work_type: str
     type_name: str
+    type_id: int | None = Field(
+        description="v2 worktree type id (feat 1, fix 2, aiops 3, "
+        "devops 4, review 5); null for experiment, which v2 does not have."
+    )
     source: dict[str, str | None]
     owner_id: str | None
     agent_id: str | None
@@ -150,6 +161,7 @@ class WorkItemOut(BaseModel):
             name=item.name,
             work_type=item.work_type,
             type_name=v2_type_name(item.work_type),
+            type_id=v2_type_id(item.work_type),
             source={"type": item.source_type, "ref": item.source_ref},
             owner_id=item.owner_id,
             agent_id=item.owner_id,

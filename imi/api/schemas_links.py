@@ -16,6 +16,7 @@ from imi.links.models import (
     TicketLinkResult,
 )
 from imi.links.trace_graph import Trace, TraceEdge, TraceNode
+from imi.models_base import Input
 from imi.serialize import jsonable
 
 
@@ -27,6 +28,8 @@ class TicketLinkOut(BaseModel):
     ticket_id: uuid.UUID
     work_item_id: uuid.UUID
     plane_ticket_id: str
+    ticket_title: str | None = Field(description="The ticket's title (PRD name; = title).")
+    ticket_url: str | None = Field(description="The ticket's url (PRD name; = url).")
     title: str | None
     url: str | None
     state: str | None
@@ -47,6 +50,8 @@ class TicketLinkOut(BaseModel):
             ticket_id=ticket.id,
             work_item_id=link.work_item_id,
             plane_ticket_id=ticket.plane_ticket_id,
+            ticket_title=ticket.title,
+            ticket_url=ticket.url,
             title=ticket.title,
             url=ticket.url,
             state=ticket.state,
@@ -73,6 +78,7 @@ class PullRequestOut(BaseModel):
     number: int
     url: str
     state: str
+    pr_title: str | None = Field(description="The PR's title (PRD name; = title).")
     title: str | None
     metadata: dict[str, Any]
     opened_at: datetime | None
@@ -98,6 +104,7 @@ class PullRequestOut(BaseModel):
             number=pr.number,
             url=pr.url,
             state=pr.state,
+            pr_title=pr.title,
             title=pr.title,
             metadata=pr.meta,
             opened_at=pr.opened_at,
@@ -111,7 +118,7 @@ class PullRequestOut(BaseModel):
         )
 
 
-class DeploymentIn(BaseModel):
+class DeploymentIn(Input):
     """A deploy of one work item (``work_item_id``, the PRD's form) or several
     (``work_item_ids``): exactly one of the two."""
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field
 
-from imi.models_base import CoreTable, Metadata, one_of
+from imi.models_base import CoreTable, Input, Metadata, one_of
 
 
 class ComponentKind(StrEnum):
@@ -61,7 +60,7 @@ class ComponentRelationship(CoreTable, table=True):
     relation_type: str
 
 
-class ComponentCreate(BaseModel):
+class ComponentCreate(Input):
     project_id: uuid.UUID
     name: str
     path: str | None = None
@@ -71,7 +70,7 @@ class ComponentCreate(BaseModel):
     metadata: Metadata = InputField(default_factory=dict)
 
 
-class ComponentUpdate(BaseModel):
+class ComponentUpdate(Input):
     """Absent fields stay; ``metadata`` merges key by key (null removes a key)."""
 
     name: str | None = None
@@ -82,7 +81,7 @@ class ComponentUpdate(BaseModel):
     metadata: Metadata | None = None
 
 
-class RelationshipCreate(BaseModel):
+class RelationshipCreate(Input):
     from_component_id: uuid.UUID
     to_component_id: uuid.UUID
     relation_type: RelationType = RelationType.DEPENDS_ON

@@ -104,9 +104,10 @@ V2_WORKTREE = {"worktree_id": UUID, "project_name": TEXT}
 PUBLISHED: tuple[PublishedEvent, ...] = (
     PublishedEvent(
         "imi.project.registered",
-        "a project is registered (or re-activated)",
+        "a project is registered (or re-activated); also the answer to a register command "
+        "for a project that already existed (`existed: true`)",
         "projects",
-        {**PROJECT, "reactivated": BOOL},
+        {**PROJECT, "reactivated": BOOL, "existed": BOOL},
     ),
     PublishedEvent(
         "imi.project.updated",
@@ -133,7 +134,17 @@ PUBLISHED: tuple[PublishedEvent, ...] = (
         {**WORK, "updated_fields": array(TEXT)},
     ),
     PublishedEvent(
-        "imi.work.completed", "work is merged, abandoned or superseded", "work_items", WORK
+        "imi.work.completed",
+        "work is merged, abandoned or superseded; also each active item of a deactivated "
+        "project (abandoned, `reason: project_deactivated`)",
+        "work_items",
+        {
+            **WORK,
+            "reason": {
+                "type": "string",
+                "description": "project_deactivated when the project's deactivation closed it",
+            },
+        },
     ),
     PublishedEvent(
         "imi.link.ticket_linked",
@@ -256,18 +267,32 @@ ENVELOPE: JsonSchema = {
             "type": "object",
             "properties": {
                 "host": TEXT,
-                "type": TEXT,
+                "type": {
+                    "type": "string",
+                    "description": 'service; "component" on the v2 contract\'s events',
+                },
                 "app": nullable(TEXT),
                 "meta": nullable(OBJECT),
             },
             "required": ["host", "type"],
         },
-        "correlation_ids": array(UUID),
+        "correlation_ids": {
+            **array(TEXT),
+            "description": "The correlation id of the request or message that caused the "
+            "event, as received (a UUID or any other id).",
+        },
         "agent_context": nullable(OBJECT),
         "payload": OBJECT,
         "metadata": {
             "type": "object",
-            "properties": {"correlation_id": nullable(TEXT), "version": TEXT},
+            "properties": {
+                "correlation_id": nullable(TEXT),
+                "version": {
+                    "type": "string",
+                    "description": "1.0.0; 2.0.0 on the v2 contract's events (imi.worktree.*, "
+                    "imi.activity.logged, the v2 failure events)",
+                },
+            },
         },
     },
     "required": ["event_id", "event_type", "timestamp", "version", "source", "payload"],

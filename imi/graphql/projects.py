@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 Info = strawberry.Info[Context, None]
 
 
-@strawberry.type(description="Work counts of a project (active, uncommitted, unmerged).")
+@strawberry.type(description="Work counts of a project (active, in flight, uncommitted, unmerged).")
 class ProjectCounts:
     active: int
-    uncommitted: int
+    in_flight: int = strawberry.field(description="Work in flight: every active item (FR-2.4).")
+    uncommitted: int = strawberry.field(description="Active work with uncommitted changes.")
     unmerged: int = strawberry.field(description="Active work with commits not on trunk.")
 
 
@@ -93,9 +94,7 @@ class Project(Node):
     @strawberry.field
     async def counts(self, info: Info) -> ProjectCounts:
         counts = await info.context.loaders.get(CountsByProject).one(self.uuid)
-        return ProjectCounts(
-            active=counts.active, uncommitted=counts.uncommitted, unmerged=counts.unmerged
-        )
+        return ProjectCounts(**counts.model_dump())
 
 
 @node_resolver("Project")

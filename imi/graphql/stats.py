@@ -13,15 +13,22 @@ Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(
-    description='Exact counts across the registry. "In flight" = active work with '
-    "uncommitted changes or commits not on trunk."
+    description='Exact counts across the registry. "In flight" = active work (FR-2.4); '
+    "uncommittedWorkItems / unmergedWorkItems count the active work with uncommitted changes / "
+    "commits not on trunk."
 )
 class Stats:
     total_projects: int
     active_projects: int
     total_work_items: int
     active_work_items: int
-    in_flight_work_items: int
+    in_flight_work_items: int = strawberry.field(description="Active work (= activeWorkItems).")
+    uncommitted_work_items: int = strawberry.field(
+        description="Active work with uncommitted changes."
+    )
+    unmerged_work_items: int = strawberry.field(
+        description="Active work with commits not yet on trunk."
+    )
     completed_work_items: int
     total_components: int
     enabled_components: int

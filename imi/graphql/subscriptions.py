@@ -16,6 +16,7 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from sqlmodel import col
 
+from imi.events.envelope import V2_CONTRACT_EVENTS
 from imi.events.models import Event as EventRow
 from imi.events.notify import EventFilter, EventHub, EventSubscription, StreamClosed
 from imi.graphql.context import Context
@@ -147,7 +148,13 @@ class Subscription:
         project = _project_filter(project_id)
 
         def accept(row: EventRow) -> bool:
-            return row.subject_type == WORK_ITEM and (project is None or _in_project(row, project))
+            # A v2 event mirrors a v3 one of the same change; the NOTIFYs of one commit may
+            # arrive in two bursts, so only the v3 events count (one result per change).
+            return (
+                row.subject_type == WORK_ITEM
+                and row.event_type not in V2_CONTRACT_EVENTS
+                and (project is None or _in_project(row, project))
+            )
 
         async with await _subscribe(info, accept) as subscription:
             while True:

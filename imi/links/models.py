@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from imi.models_base import NOW, CoreTable, Metadata, one_of, tstz
+from imi.models_base import NOW, PG_INT_MAX, CoreTable, Input, Metadata, one_of, tstz
 
 
 class LinkKind(StrEnum):
@@ -94,28 +94,35 @@ class DeploymentWorkItem(SQLModel, table=True):
     )
 
 
-class TicketLinkInput(BaseModel):
+class TicketLinkInput(Input):
+    """Link a ticket to a work item. The ticket's fields take the PRD's names (``ticket_title``,
+    ``ticket_url``, ``ticket_state``) or the short ones (``title``, ``url``, ``state``)."""
+
     work_item_id: uuid.UUID
     plane_ticket_id: str
-    title: str | None = None
-    url: str | None = None
-    state: str | None = None
+    title: str | None = InputField(
+        default=None, validation_alias=AliasChoices("ticket_title", "title")
+    )
+    url: str | None = InputField(default=None, validation_alias=AliasChoices("ticket_url", "url"))
+    state: str | None = InputField(
+        default=None, validation_alias=AliasChoices("ticket_state", "state")
+    )
     kind: LinkKind = LinkKind.REFERENCES
     metadata: Metadata = InputField(default_factory=dict)
 
 
-class PullRequestInput(BaseModel):
+class PullRequestInput(Input):
     """Create a PR link, or move an existing one (same url) to ``pr_state``."""
 
     work_item_id: uuid.UUID
-    pr_number: int = InputField(gt=0, le=2_147_483_647)  # an integer column
+    pr_number: int = InputField(gt=0, le=PG_INT_MAX)  # an integer column
     pr_url: str
     pr_state: PRState = PRState.OPEN
-    title: str | None = None
+    title: str | None = InputField(default=None, validation_alias=AliasChoices("pr_title", "title"))
     metadata: Metadata = InputField(default_factory=dict)
 
 
-class DeploymentInput(BaseModel):
+class DeploymentInput(Input):
     """Record a deployment shipping one or many work items (idempotent on ``deploy_id``)."""
 
     deploy_id: str

@@ -156,8 +156,8 @@ async def link_ticket(session: AsyncSession, data: TicketLinkInput) -> TicketLin
 
     Idempotent per (ticket, work item): a repeat with the same kind writes and emits nothing; a
     new kind (or new link metadata) updates the link and emits ``imi.link.ticket_linked`` again.
-    ``metadata`` belongs to the link; title/url/state (when given) refresh the ticket, which
-    alone emits ``imi.ticket.updated``.
+    ``metadata`` belongs to the link; title/url/state (when given) refresh the ticket: a new
+    ticket emits ``imi.ticket.created``, a changed one ``imi.ticket.updated``.
     """
     key = clean_ticket_key(data.plane_ticket_id)
     work = await require_work_item(session, data.work_item_id)
@@ -169,11 +169,14 @@ async def link_ticket(session: AsyncSession, data: TicketLinkInput) -> TicketLin
     )
     created = link_change == "created"
     ticket_created = ticket_change == "created"
+    events: list[PendingEvent] = []
+    if ticket_change != "unchanged":  # imi.ticket.created the first time a ticket is seen
+        events.append(_ticket_event(ticket, ticket_change))
     if link_change != "unchanged":
-        event = _linked_event(ticket, link, work, created=created, ticket_created=ticket_created)
-        await emit(session, event)
-    elif ticket_change != "unchanged":
-        await emit(session, _ticket_event(ticket, ticket_change))
+        events.append(
+            _linked_event(ticket, link, work, created=created, ticket_created=ticket_created)
+        )
+    await emit(session, *events)
     return TicketLinkResult(
         ticket=ticket,
         link=link,
@@ -192,8 +195,9 @@ async def link_ticket_keys(
     """Link every ticket key to ``work_item`` in at most three statements, whatever len(keys).
 
     Used for auto-linking (a branch ``feat/PROJ-123-login`` references PROJ-123). Missing tickets
-    are created bare; blank keys are skipped. An existing link keeps its kind (an explicit
-    ``closes`` is never downgraded by a guess). Only new links emit ``imi.link.ticket_linked``.
+    are created bare (``imi.ticket.created``); blank keys are skipped. An existing link keeps its
+    kind (an explicit ``closes`` is never downgraded by a guess). Only new links emit
+    ``imi.link.ticket_linked``.
     """
     ordered = list(dict.fromkeys(key.strip() for key in keys if key and key.strip()))
     if not ordered:
@@ -238,6 +242,8 @@ async def link_ticket_keys(
                 changed=created,
             )
         )
+        if ticket_created:
+            events.append(_ticket_event(ticket, "created"))
         if created:
             events.append(
                 _linked_event(ticket, link, work, created=True, ticket_created=ticket_created)

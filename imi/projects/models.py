@@ -7,7 +7,7 @@ from pydantic import Field as InputField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from imi.models_base import CoreTable, Metadata
+from imi.models_base import CoreTable, Input, Metadata
 
 
 class Project(CoreTable, table=True):
@@ -38,7 +38,7 @@ class Project(CoreTable, table=True):
     active: bool = Field(default=True, index=True)
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(Input):
     """Input of register_project. ``name`` defaults to the repository name."""
 
     remote_origin: str
@@ -49,7 +49,7 @@ class ProjectCreate(BaseModel):
     metadata: Metadata = InputField(default_factory=dict)
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(Input):
     """Fields a PATCH may change; absent fields stay as they are.
 
     ``metadata`` is merged key by key into the stored object (a key set to null is removed);
@@ -65,11 +65,12 @@ class ProjectUpdate(BaseModel):
 
 
 class ProjectCounts(BaseModel):
-    """Per-project work counts (v2 ``worktree_counts``)."""
+    """Per-project work counts (v2 ``worktree_counts``). In flight = active (FR-2.4)."""
 
     active: int = 0
-    uncommitted: int = 0
-    unmerged: int = 0
+    in_flight: int = 0
+    uncommitted: int = 0  # active, with uncommitted changes
+    unmerged: int = 0  # active, with commits ahead of trunk
 
 
 class RegisterResult(BaseModel):

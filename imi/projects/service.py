@@ -25,6 +25,7 @@ from imi.projects.models import (
 from imi.projects.origin import normalize_remote_origin, repository_name, strip_credentials
 from imi.serialize import row_dict
 from imi.work.models import WorkItem
+from imi.work.service import abandon_project_work
 
 SEARCH_MAX_LIMIT = 100
 # Below this trigram relevance a fuzzy match is noise, unless it is a plain substring match.
@@ -41,12 +42,16 @@ def _require_text(value: str | None, field: str) -> str | None:
     return value.strip() if value is not None else None
 
 
-async def register_project(session: AsyncSession, data: ProjectCreate) -> RegisterResult:
+async def register_project(
+    session: AsyncSession, data: ProjectCreate, *, announce_existing: bool = False
+) -> RegisterResult:
     """Register a repository, or return the project that already has its origin.
 
     One ``INSERT .. ON CONFLICT`` decides atomically, so concurrent registrations of one origin
     (in any spelling) all get the same id. A soft-deleted project is re-activated with the new
-    details; an active one is returned unchanged.
+    details; an active one is returned unchanged. ``imi.project.registered`` is emitted for a
+    new or re-activated project, and for an existing one too with ``announce_existing`` (a
+    command's sender waits for that answer), then with ``existed: true``.
     """
     normalized = normalize_remote_origin(data.remote_origin)
     name = _require_text(data.name, "name") or repository_name(normalized)
@@ -79,18 +84,17 @@ async def register_project(session: AsyncSession, data: ProjectCreate) -> Regist
     row = (await session.execute(stmt, execution_options={"populate_existing": True})).one_or_none()
     if row is None:
         existing = await get_project_by_normalized_origin(session, normalized)
+        if announce_existing:
+            await emit(session, _registered_event(existing, reactivated=False, existed=True))
         return RegisterResult(project=existing, created=False, reactivated=False)
     project, inserted = row
-    await emit(
-        session,
-        PendingEvent(
-            "imi.project.registered",
-            "project",
-            project.id,
-            project_payload(project, reactivated=not inserted),
-        ),
-    )
+    await emit(session, _registered_event(project, reactivated=not inserted, existed=False))
     return RegisterResult(project=project, created=inserted, reactivated=not inserted)
+
+
+def _registered_event(project: Project, *, reactivated: bool, existed: bool) -> PendingEvent:
+    payload = project_payload(project, reactivated=reactivated, existed=existed)
+    return PendingEvent("imi.project.registered", "project", project.id, payload)
 
 
 async def get_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
@@ -210,7 +214,9 @@ async def project_counts(
     )
     counts = {pid: ProjectCounts() for pid in project_ids}
     for pid, n_active, n_uncommitted, n_unmerged in (await session.execute(stmt)).all():
-        counts[pid] = ProjectCounts(active=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged)
+        counts[pid] = ProjectCounts(
+            active=n_active, in_flight=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged
+        )
     return counts
 
 
@@ -262,7 +268,8 @@ async def update_project(
 
 
 async def deactivate_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
-    """Soft-delete a project and every active work item on it. Idempotent."""
+    """Soft-delete a project and close every active work item on it as abandoned (each with
+    its ``imi.work.completed``). Idempotent."""
     project = await _locked(session, project_id)
     if not project.active:
         return project
@@ -275,21 +282,14 @@ async def deactivate_project(session: AsyncSession, project_id: uuid.UUID) -> Pr
     project = (
         await session.execute(stmt, execution_options={"populate_existing": True})
     ).scalar_one()
-    closed = (
-        await session.execute(
-            update(WorkItem)
-            .where(col(WorkItem.project_id) == project_id, col(WorkItem.active))
-            .values(active=False, updated_at=func.now())
-            .returning(col(WorkItem.id))
-        )
-    ).scalars()
+    closed = await abandon_project_work(session, project)
     await emit(
         session,
         PendingEvent(
             "imi.project.deactivated",
             "project",
             project.id,
-            project_payload(project, deactivated_work_item_ids=list(closed)),
+            project_payload(project, deactivated_work_item_ids=closed),
         ),
     )
     return project

@@ -15,8 +15,9 @@ _STATS_SQL = text(
       (SELECT count(*) FROM projects WHERE active) AS active_projects,
       (SELECT count(*) FROM work_items) AS total_work_items,
       (SELECT count(*) FROM work_items WHERE active) AS active_work_items,
-      (SELECT count(*) FROM work_items
-        WHERE active AND (has_uncommitted_changes OR ahead_of_trunk > 0)) AS in_flight_work_items,
+      (SELECT count(*) FROM work_items WHERE active
+        AND has_uncommitted_changes) AS uncommitted_work_items,
+      (SELECT count(*) FROM work_items WHERE active AND ahead_of_trunk > 0) AS unmerged_work_items,
       (SELECT count(*) FROM work_items WHERE completed_at IS NOT NULL) AS completed_work_items,
       (SELECT count(*) FROM components) AS total_components,
       (SELECT count(*) FROM components WHERE enabled) AS enabled_components,
@@ -35,13 +36,17 @@ _STATS_SQL = text(
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """Counts. "In flight" = active work with uncommitted changes or unmerged commits."""
+    """Counts. In flight = active (FR-2.4); ``uncommitted_work_items`` and
+    ``unmerged_work_items`` count the active work with uncommitted changes / commits ahead of
+    trunk, as a project's ``worktree_counts`` do."""
 
     total_projects: int
     active_projects: int
     total_work_items: int
     active_work_items: int
     in_flight_work_items: int
+    uncommitted_work_items: int
+    unmerged_work_items: int
     completed_work_items: int
     total_components: int
     enabled_components: int
@@ -57,4 +62,6 @@ class Stats:
 
 async def get_stats(session: AsyncSession) -> Stats:
     row = (await session.execute(_STATS_SQL)).mappings().one()
-    return Stats(**{key: int(value) for key, value in row.items()})
+    counts = {key: int(value) for key, value in row.items()}
+    # In flight is active (FR-2.4): the same count, under the name readers look for.
+    return Stats(**counts, in_flight_work_items=counts["active_work_items"])

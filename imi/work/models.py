@@ -11,7 +11,7 @@ from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Column, Computed, Index, String, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, CoreTable, Metadata, one_of, tstz
+from imi.models_base import NOW, CoreTable, Count, Input, Metadata, one_of, tstz
 
 
 class WorkType(StrEnum):
@@ -121,14 +121,14 @@ class WorkItem(CoreTable, table=True):
     active: bool = True
 
 
-class WorkSource(BaseModel):
+class WorkSource(Input):
     """Where the work came from: ``{type, ref}`` (e.g. a Plane ticket key)."""
 
     type: SourceType = SourceType.MANUAL
     ref: str | None = None
 
 
-class WorkStart(BaseModel):
+class WorkStart(Input):
     """Input of start_work. ``work_type`` accepts the v2 spelling ``feat``."""
 
     project_id: uuid.UUID
@@ -141,7 +141,7 @@ class WorkStart(BaseModel):
     metadata: Metadata = InputField(default_factory=dict)
 
 
-class GitState(BaseModel):
+class GitState(Input):
     """A git-state report. Absent fields keep their stored value.
 
     ``last_sync_at`` orders reports: one older than the stored sync is ignored (stale).
@@ -149,9 +149,9 @@ class GitState(BaseModel):
     """
 
     has_uncommitted_changes: bool | None = None
-    uncommitted_files_count: int | None = InputField(default=None, ge=0)
-    ahead_of_trunk: int | None = InputField(default=None, ge=0)
-    behind_trunk: int | None = InputField(default=None, ge=0)
+    uncommitted_files_count: Count | None = None
+    ahead_of_trunk: Count | None = None
+    behind_trunk: Count | None = None
     last_commit_hash: str | None = None
     last_commit_message: str | None = None
     last_sync_at: datetime | None = None
@@ -180,7 +180,7 @@ class GitStateResult(BaseModel):
     updated_fields: list[str]
 
 
-class WorkCompletion(BaseModel):
+class WorkCompletion(Input):
     completion_type: CompletionType = CompletionType.MERGED
     merge_commit_hash: str | None = None
     merged_by: str | None = None

@@ -19,8 +19,9 @@ _WORKTREE_PREFIXES = {
 _BAD_BRANCH = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(@\{)|(//)|([/.]$)|(\.lock$)")
 
 
-def parse_work_type(value: str) -> WorkType:
-    """A v3 work type, accepting v2 spellings (``feat``)."""
+def parse_work_type(value: str, field: str = "work_type") -> WorkType:
+    """A v3 work type, accepting v2 spellings (``feat``). ``field`` is the name the caller
+    sent it under (v2: ``type``), for the error."""
     key = (value or "").strip().lower()
     if key in WORK_TYPE_ALIASES:
         return WORK_TYPE_ALIASES[key]
@@ -29,8 +30,8 @@ def parse_work_type(value: str) -> WorkType:
     except ValueError:
         allowed = ", ".join([t.value for t in WorkType] + list(WORK_TYPE_ALIASES))
         raise ValidationFailed(
-            f"Invalid work type {value!r}; expected one of {allowed}",
-            field="work_type",
+            f"Invalid work type {value[:80]!r}; expected one of {allowed}",
+            field=field,
         ) from None
 
 

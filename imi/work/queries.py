@@ -18,12 +18,8 @@ from imi.work.models import WorkFilter, WorkItem
 from imi.work.naming import parse_work_type
 
 
-async def list_work(
-    session: AsyncSession, filters: WorkFilter, *, limit: int = 50, offset: int = 0
-) -> Page[WorkItem]:
-    """Work items, most recently active first ("what is agent X working on?")."""
-    check_window(limit, offset)
-    conditions = []
+def _work_conditions(filters: WorkFilter) -> list[Any]:
+    conditions: list[Any] = []
     if filters.project_id is not None:
         conditions.append(col(WorkItem.project_id) == filters.project_id)
     if filters.owner_id is not None:
@@ -34,6 +30,15 @@ async def list_work(
         conditions.append(col(WorkItem.status) == filters.status.value)
     if filters.active is not None:
         conditions.append(col(WorkItem.active).is_(filters.active))
+    return conditions
+
+
+async def list_work(
+    session: AsyncSession, filters: WorkFilter, *, limit: int = 50, offset: int = 0
+) -> Page[WorkItem]:
+    """Work items, most recently active first ("what is agent X working on?")."""
+    check_window(limit, offset)
+    conditions = _work_conditions(filters)
     total = func.count().over().label("total")
     stmt = (
         select(WorkItem, total)
@@ -55,25 +60,17 @@ class InFlightRow:
     project_name: str
 
 
-def in_flight_condition() -> Any:
-    """Active work with something not on trunk yet: uncommitted changes or commits ahead."""
-    return col(WorkItem.active) & (
-        col(WorkItem.has_uncommitted_changes) | (col(WorkItem.ahead_of_trunk) > 0)
-    )
-
-
 async def list_in_flight(
-    session: AsyncSession,
-    *,
-    project_id: uuid.UUID | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    session: AsyncSession, filters: WorkFilter, *, limit: int = 100, offset: int = 0
 ) -> Page[InFlightRow]:
-    """In-flight work with its project's name (v2 ``/inflight-work``)."""
+    """Work in flight (FR-2.4: every active work item) with its project's name, filtered like
+    :func:`list_work` (v2 ``/inflight-work``). ``filters.active`` is ignored: in flight is
+    active."""
     check_window(limit, offset)
-    conditions = [in_flight_condition()]
-    if project_id is not None:
-        conditions.append(col(WorkItem.project_id) == project_id)
+    conditions = [
+        *_work_conditions(filters.model_copy(update={"active": None})),
+        col(WorkItem.active),
+    ]
     stmt = (
         select(WorkItem, col(Project.name), func.count().over())
         .join(Project, col(Project.id) == col(WorkItem.project_id))

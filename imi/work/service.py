@@ -138,7 +138,8 @@ async def update_git_state(
     """Apply a git-state report to a work item addressed by id or by (project, branch).
 
     Reports are ordered by ``last_sync_at``: one older than the stored sync is ignored
-    (``applied`` False), so a late, out-of-order report never overwrites newer state.
+    (``applied`` False), so a late, out-of-order report never overwrites newer state. A report
+    on completed (inactive) work is a Conflict: its state is final.
     """
     if work_item_id is None:
         if project_id is None or not branch_name:
@@ -162,6 +163,13 @@ async def update_git_state(
     if item is None:
         key = work_item_id or f"{project_id}:{branch_name}"
         raise NotFound("work item", key, field="work_item_id" if work_item_id else "branch_name")
+    if not item.active:
+        # Finished work keeps the state it ended with; a late report must not rewrite it.
+        how = item.completion_type or "deactivated"
+        raise Conflict(
+            f"work item {item.id} is no longer active ({how}); its git state is final",
+            field="work_item_id",
+        )
 
     now = datetime.now(UTC)
     synced_at = state.last_sync_at or now
@@ -270,6 +278,42 @@ async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]
             .where(col(WorkItem.id).in_(work_item_ids))
             .values(last_activity_at=func.clock_timestamp())
         )
+
+
+async def abandon_project_work(session: AsyncSession, project: Project) -> list[uuid.UUID]:
+    """Close every active work item of a (deactivated) project as abandoned, in one statement,
+    with an ``imi.work.completed`` event per item (``reason: project_deactivated``) so
+    consumers and subscribers see each one go inactive. Returns their ids."""
+    stmt = (
+        update(WorkItem)
+        .where(col(WorkItem.project_id) == project.id, col(WorkItem.active))
+        .values(
+            active=False,
+            completed_at=func.coalesce(col(WorkItem.completed_at), func.now()),
+            completion_type=func.coalesce(
+                col(WorkItem.completion_type), CompletionType.ABANDONED.value
+            ),
+            updated_at=func.now(),
+            last_activity_at=func.clock_timestamp(),
+        )
+        .returning(WorkItem)
+    )
+    items = list(
+        (await session.execute(stmt, execution_options={"populate_existing": True})).scalars()
+    )
+    await emit(
+        session,
+        *(
+            PendingEvent(
+                "imi.work.completed",
+                "work_item",
+                item.id,
+                work_payload(item, project_name=project.name, reason="project_deactivated"),
+            )
+            for item in items
+        ),
+    )
+    return [item.id for item in items]
 
 
 async def remove_work(session: AsyncSession, work_item_id: uuid.UUID) -> WorkItem:

@@ -9,10 +9,18 @@ from imi.work.models import WorkItem, WorkType
 
 # v3 work type -> v2 worktree type name.
 V2_TYPE_NAMES = {WorkType.FEATURE.value: "feat"}
+# v2 worktree type name -> its id in the v2 schema's worktree_types table (feat is 1, as the
+# v2 contract's example shows; the rest in that table's order). ``experiment`` has no v2 type.
+V2_TYPE_IDS = {"feat": 1, "fix": 2, "aiops": 3, "devops": 4, "review": 5, "trunk": 6}
 
 
 def v2_type_name(work_type: str) -> str:
     return V2_TYPE_NAMES.get(work_type, work_type)
+
+
+def v2_type_id(work_type: str) -> int | None:
+    """The v2 ``type_id`` of a work type; None for v3-only types."""
+    return V2_TYPE_IDS.get(v2_type_name(work_type))
 
 
 def v2_created_payload(item: WorkItem, project: Project) -> dict[str, Any]:

@@ -29,8 +29,17 @@ async def test_log_activity_and_recent_work(client: httpx.AsyncClient) -> None:
 
 
 async def test_activity_errors(client: httpx.AsyncClient) -> None:
+    wt = str(uuid.uuid4())
     err = error(
-        await client.post(f"{API}/activities", json={"agent_id": "a", "activity_type": "danced"}),
+        await client.post(
+            f"{API}/activities",
+            json={
+                "agent_id": "a",
+                "activity_type": "danced",
+                "worktree_id": wt,
+                "description": "d",
+            },
+        ),
         400,
         "VALIDATION_ERROR",
     )
@@ -38,20 +47,24 @@ async def test_activity_errors(client: httpx.AsyncClient) -> None:
     error(
         await client.post(
             f"{API}/activities",
-            json={"agent_id": "a", "activity_type": "other", "worktree_id": str(uuid.uuid4())},
+            json={"agent_id": "a", "activity_type": "other", "worktree_id": wt, "description": "d"},
         ),
         404,
         "NOT_FOUND",
     )
+    # v2 section 6: malformed input on a v2 path is a 400 naming the field.
     err = error(
-        await client.post(f"{API}/activities", json={"activity_type": "other"}),
-        422,
+        await client.post(
+            f"{API}/activities",
+            json={"activity_type": "other", "worktree_id": wt, "description": "d"},
+        ),
+        400,
         "VALIDATION_ERROR",
     )
     assert err["details"]["field"] == "agent_id"  # type: ignore[index]
     error(
         await client.get(f"{API}/agents/a/recent-work", params={"limit": 0}),
-        422,
+        400,
         "VALIDATION_ERROR",
     )
 
@@ -60,7 +73,8 @@ async def test_stats_carry_v2_and_v3_counts(client: httpx.AsyncClient) -> None:
     pid = await project_id(client)
     item = await start(client, pid, "feat/a")
     await client.patch(f"{API}/work/{item['id']}/git-state", json={"ahead_of_trunk": 1})
-    await client.post(f"{API}/activities", json={"agent_id": "a", "activity_type": "other"})
+    activity = {"agent_id": "a", "activity_type": "other", "worktree_id": item["id"]}
+    ok(await client.post(f"{API}/activities", json={**activity, "description": "d"}), 201)
     stats = ok(await client.get(f"{API}/stats"))
     assert isinstance(stats, dict)
     assert stats["total_projects"] == stats["active_projects"] == 1

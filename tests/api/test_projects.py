@@ -23,7 +23,12 @@ async def test_register_201_then_200_with_both_id_names(client: httpx.AsyncClien
     created = ok(await client.post(f"{API}/projects/register", json=body), 201)
     assert isinstance(created, dict)
     assert created["id"] == created["project_id"]
-    assert created["worktree_counts"] == {"active": 0, "uncommitted": 0, "unmerged": 0}
+    assert created["worktree_counts"] == {
+        "active": 0,
+        "in_flight": 0,
+        "uncommitted": 0,
+        "unmerged": 0,
+    }
     again = ok(
         await client.post(
             f"{API}/projects", json={"remote_origin": "https://github.com/delorenj/my-awesome-app"}
@@ -120,7 +125,8 @@ async def test_search_v2_and_v3(client: httpx.AsyncClient) -> None:
     assert 0 < found[0]["relevance"] <= 1 and found[0]["project_id"] == found[0]["id"]
     same = ok(await client.get(f"{API}/projects", params={"q": "awesome"}))
     assert isinstance(same, list) and [p["id"] for p in same] == [p["id"] for p in found]
-    error(await client.get(f"{API}/projects/search"), 422, "VALIDATION_ERROR")
+    # A v2 path: malformed input is a 400 (002 section 6).
+    error(await client.get(f"{API}/projects/search"), 400, "VALIDATION_ERROR")
     err = error(
         await client.get(f"{API}/projects/search", params={"q": " "}), 400, "VALIDATION_ERROR"
     )

@@ -82,7 +82,12 @@ async def test_v2_worktree_lifecycle(client: httpx.AsyncClient) -> None:
         "path": "/code/my-awesome-app"
     }
     counts = ok(await client.get(f"{API}/projects/{pid}"))["worktree_counts"]  # type: ignore[index]
-    assert counts == {"active": 1, "uncommitted": 1, "unmerged": 1}
+    assert counts == {
+        "active": 1,
+        "in_flight": 1,
+        "uncommitted": 1,
+        "unmerged": 1,
+    }
 
     merged = ok(
         await client.post(
@@ -110,7 +115,7 @@ async def test_v2_worktree_errors(client: httpx.AsyncClient) -> None:
         400,
         "VALIDATION_ERROR",
     )
-    assert err["details"]["field"] == "work_type"  # type: ignore[index]
+    assert err["details"]["field"] == "type"  # type: ignore[index]  (the name the client sent)
     error(
         await client.post(f"{API}/projects/{uuid.uuid4()}/worktrees", json=WORKTREE),
         404,
@@ -128,7 +133,13 @@ async def test_v2_worktree_errors(client: httpx.AsyncClient) -> None:
     )
     error(await client.get(f"{API}/projects/{uuid.uuid4()}/working-path"), 404, "NOT_FOUND")
     error(await client.get(f"{API}/projects/{uuid.uuid4()}/worktrees"), 404, "NOT_FOUND")
-    error(await client.get(f"{API}/inflight-work", params={"project_id": "bad"}), 404, "NOT_FOUND")
+    # A filter value that cannot match is bad input, not a missing resource.
+    err = error(
+        await client.get(f"{API}/inflight-work", params={"project_id": "bad"}),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert err["details"]["field"] == "project_id"  # type: ignore[index]
 
 
 async def test_v2_list_filters_and_delete(client: httpx.AsyncClient) -> None:

@@ -197,7 +197,13 @@ async def test_failed_commands_are_answered_not_dead_lettered(
             "imi.worktree.create",
             v2_envelope(
                 "imi.worktree.create",
-                {"project_id": str(uuid.uuid4()), "branch_name": "feat/y"},
+                {
+                    "project_id": str(uuid.uuid4()),
+                    "type": "feat",
+                    "name": "feat-y",
+                    "branch_name": "feat/y",
+                    "path": "/code/y",
+                },
                 "c2",
             ),
         )
@@ -273,11 +279,11 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(
     calls: dict[str, int] = {}
     real = commands.register_project
 
-    async def flaky(session: AsyncSession, data: Any) -> Any:
+    async def flaky(session: AsyncSession, data: Any, **options: Any) -> Any:
         calls[data.remote_origin] = calls.get(data.remote_origin, 0) + 1
         if "broken" in data.remote_origin or calls[data.remote_origin] == 1:
             raise RuntimeError("database hiccup")
-        return await real(session, data)
+        return await real(session, data, **options)
 
     monkeypatch.setattr(commands, "register_project", flaky)
     monkeypatch.setattr(handling, "RETRY_PAUSE_SECONDS", 0.01)

@@ -158,6 +158,8 @@ STATS_FIELDS = [
     "totalWorkItems",
     "activeWorkItems",
     "inFlightWorkItems",
+    "uncommittedWorkItems",
+    "unmergedWorkItems",
     "completedWorkItems",
     "totalComponents",
     "enabledComponents",
@@ -181,7 +183,7 @@ async def test_stats(
     assert count == 1
     assert stats["totalProjects"] == stats["activeProjects"] == 1
     assert stats["totalWorkItems"] == 4
-    assert stats["activeWorkItems"] == 3
+    assert stats["activeWorkItems"] == stats["inFlightWorkItems"] == 3  # FR-2.4
     assert stats["totalActivities"] == stats["activitiesLast24h"] == 4
     assert stats["totalComponents"] == stats["totalTickets"] == stats["totalDeployments"] == 0
     async with sessions() as session:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imi.app import create_app
 from imi.events.models import Event
 from imi.events.notify import EventHub, SubscriberLagged
+from imi.events.outbox import PendingEvent, emit
 from imi.graphql.ids import to_global_id
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
@@ -293,6 +294,28 @@ async def test_work_item_updated_delivers_the_fresh_status(
         )
     _, result = await subscriber.next()
     assert result["workItemUpdated"]["status"] == "AHEAD"  # fresh, not the cached first row
+
+
+async def test_work_item_updated_once_per_change_whatever_the_bursts(
+    sessions: Sessions, subscribe: Callable[..., Awaitable[Subscriber]]
+) -> None:
+    """The v2 mirror of a change (imi.worktree.*) never makes a second result, even when its
+    NOTIFY arrives apart from the v3 event's (as it can under load)."""
+    project_id = await new_project(sessions, "once")
+    item_id = await new_work(sessions, project_id, "feat/once")
+    subscriber = await subscribe(WORK_ITEM_UPDATED)
+    # The v2 event alone, in a commit of its own: no result.
+    async with sessions() as session, session.begin():
+        await emit(
+            session,
+            PendingEvent("imi.worktree.git_state_updated", "work_item", item_id, {}, v2=True),
+        )
+    await subscriber.nothing_within(0.5)
+    async with sessions() as session, session.begin():
+        await update_git_state(session, GitState(ahead_of_trunk=1), work_item_id=item_id)
+    _, result = await subscriber.next()
+    assert result["workItemUpdated"]["status"] == "AHEAD"
+    await subscriber.nothing_within(0.5)
 
 
 async def test_rolled_back_change_delivers_nothing(

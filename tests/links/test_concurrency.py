@@ -23,6 +23,7 @@ from imi.links.service import (
     DEPLOY_COMPLETED,
     PR_CREATED,
     PR_MERGED,
+    TICKET_CREATED,
     TICKET_LINKED,
     link_deployment,
     link_pull_request,
@@ -127,7 +128,7 @@ async def test_concurrent_duplicate_ticket_links(session: AsyncSession, sessions
     assert len({r.link.id for r in results}) == 1
     assert await count_rows(session, Ticket) == 1
     assert await count_rows(session, TicketLink) == 1
-    assert await event_types(session) == [TICKET_LINKED]
+    assert await event_types(session) == [TICKET_CREATED, TICKET_LINKED]
 
 
 async def test_concurrent_links_of_one_new_ticket_to_many_work_items(

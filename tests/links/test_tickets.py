@@ -42,7 +42,10 @@ async def test_link_creates_ticket_link_and_event(session: AsyncSession) -> None
     assert result.link.kind == LinkKind.REFERENCES
     assert result.link.work_item_id == work.id
     assert result.link.ticket_id == result.ticket.id
-    [event] = await events_of(session)
+    # The ticket is new: imi.ticket.created first, then the link.
+    created, event = await events_of(session)
+    assert created.event_type == TICKET_CREATED
+    assert created.envelope["payload"]["plane_ticket_id"] == "PROJ-1"
     assert event.event_type == TICKET_LINKED
     assert (event.subject_type, event.subject_id) == ("ticket", str(result.ticket.id))
     payload = event.envelope["payload"]
@@ -66,7 +69,7 @@ async def test_relinking_the_same_pair_is_idempotent(session: AsyncSession) -> N
     assert second.ticket.id == first.ticket.id
     assert await count_rows(session, Ticket) == 1
     assert await count_rows(session, TicketLink) == 1
-    assert await event_types(session) == [TICKET_LINKED]
+    assert await event_types(session) == [TICKET_CREATED, TICKET_LINKED]
 
 
 async def test_relinking_with_another_kind_updates_the_link(session: AsyncSession) -> None:
@@ -117,7 +120,7 @@ async def test_ticket_fields_are_kept_when_absent_and_updated_when_given(
     )
     kept = await link_ticket(session, TicketLinkInput(work_item_id=work.id, plane_ticket_id="P-5"))
     assert (kept.ticket.title, kept.ticket.url, kept.ticket.state) == ("Old", "u", "todo")
-    assert await event_types(session) == [TICKET_LINKED]
+    assert await event_types(session) == [TICKET_CREATED, TICKET_LINKED]
 
     updated = await link_ticket(
         session, TicketLinkInput(work_item_id=work.id, plane_ticket_id="P-5", title="New")
@@ -125,7 +128,7 @@ async def test_ticket_fields_are_kept_when_absent_and_updated_when_given(
     assert (updated.ticket.title, updated.ticket.url, updated.ticket.state) == ("New", "u", "todo")
     assert not updated.changed  # the link itself did not move
     # The ticket changed, so that change has its own event.
-    assert await event_types(session) == [TICKET_LINKED, TICKET_UPDATED]
+    assert await event_types(session) == [TICKET_CREATED, TICKET_LINKED, TICKET_UPDATED]
     [ticket_event] = await events_of(session, TICKET_UPDATED)
     assert ticket_event.envelope["payload"]["title"] == "New"
 
@@ -144,7 +147,7 @@ async def test_one_ticket_links_many_work_items(session: AsyncSession) -> None:
     assert b.created and not b.ticket_created
     assert await count_rows(session, Ticket) == 1
     assert await count_rows(session, TicketLink) == 2
-    assert await event_types(session) == [TICKET_LINKED, TICKET_LINKED]
+    assert await event_types(session) == [TICKET_CREATED, TICKET_LINKED, TICKET_LINKED]
 
 
 async def test_unknown_work_item_is_not_found_and_writes_nothing(session: AsyncSession) -> None:

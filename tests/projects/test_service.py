@@ -223,12 +223,23 @@ async def test_deactivate_cascades_to_work_items(session: AsyncSession) -> None:
         await session.refresh(item)
     assert not any(item.active for item in items)
     assert untouched.active
+    assert {item.completion_type for item in items} == {"abandoned"}
+    assert all(item.completed_at is not None for item in items)
     [event] = await events_of(session, "imi.project.deactivated")
     assert sorted(payload(event)["deactivated_work_item_ids"]) == sorted(str(i.id) for i in items)
+    # One event per closed item, so consumers and subscribers see each go inactive.
+    completed = await events_of(session, "imi.work.completed")
+    assert sorted(e.subject_id for e in completed) == sorted(str(i.id) for i in items)
+    assert all(e.subject_type == "work_item" for e in completed)
+    for e in completed:
+        body = payload(e)
+        assert body["active"] is False and body["completion_type"] == "abandoned"
+        assert body["reason"] == "project_deactivated" and body["project_name"] == project.name
 
     # Deactivating again changes nothing and emits nothing.
     await service.deactivate_project(session, project.id)
     assert len(await events_of(session, "imi.project.deactivated")) == 1
+    assert len(await events_of(session, "imi.work.completed")) == 3
     with pytest.raises(NotFound):
         await service.deactivate_project(session, uuid.uuid4())
 
@@ -242,8 +253,13 @@ async def test_counts_per_project(session: AsyncSession) -> None:
     await make_work_item(session, project, active=False, ahead_of_trunk=5)
 
     counts = await service.project_counts(session, [project.id, empty.id])
-    assert counts[project.id].model_dump() == {"active": 3, "uncommitted": 1, "unmerged": 1}
-    assert counts[empty.id].model_dump() == {"active": 0, "uncommitted": 0, "unmerged": 0}
+    assert counts[project.id].model_dump() == {
+        "active": 3,
+        "in_flight": 3,
+        "uncommitted": 1,
+        "unmerged": 1,
+    }
+    assert set(counts[empty.id].model_dump().values()) == {0}
     assert await service.project_counts(session, []) == {}
 
 

@@ -17,7 +17,7 @@ async def test_counts_are_exact(session: AsyncSession) -> None:
     await make_project(session, active=False)
     await make_work_item(session, a, has_uncommitted_changes=True)
     await make_work_item(session, a, ahead_of_trunk=1)
-    await make_work_item(session, a)  # active but clean: not in flight
+    await make_work_item(session, a)  # active and clean: in flight all the same (FR-2.4)
     await make_work_item(session, a, active=False, ahead_of_trunk=3)
     session.add_all(
         [
@@ -37,6 +37,8 @@ async def test_counts_are_exact(session: AsyncSession) -> None:
     stats = await get_stats(session)
     assert (stats.total_projects, stats.active_projects) == (2, 1)
     assert (stats.total_work_items, stats.active_work_items) == (4, 3)
-    assert stats.in_flight_work_items == 2
+    # FR-2.4: in flight = active, whatever the git state.
+    assert stats.in_flight_work_items == stats.active_work_items == 3
+    assert (stats.uncommitted_work_items, stats.unmerged_work_items) == (1, 1)
     assert (stats.total_components, stats.enabled_components) == (2, 1)
     assert (stats.total_activities, stats.activities_last_24h) == (2, 1)

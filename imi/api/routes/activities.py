@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from imi.activities import service
 from imi.activities.models import ActivityCreate, ActivityType
@@ -57,7 +57,9 @@ class StatsOut(BaseModel):
     activities_last_24h: int
     total_work_items: int
     active_work_items: int
-    in_flight_work_items: int
+    in_flight_work_items: int = Field(description="Active work (FR-2.4): = active_work_items.")
+    uncommitted_work_items: int = Field(description="Active work with uncommitted changes.")
+    unmerged_work_items: int = Field(description="Active work with commits not yet on trunk.")
     completed_work_items: int
     total_components: int
     enabled_components: int
@@ -83,7 +85,7 @@ class StatsOut(BaseModel):
     "/activities",
     status_code=201,
     response_model=Envelope[ActivityOut],
-    responses=error_responses(400, 404, 422),
+    responses=error_responses(400, 404),
     summary="Log an agent activity",
 )
 async def log_activity(session: Session, body: ActivityIn) -> Envelope[ActivityOut]:
@@ -126,7 +128,7 @@ async def log_activity(session: Session, body: ActivityIn) -> Envelope[ActivityO
 @router.get(
     "/agents/{agent_id}/recent-work",
     response_model=Envelope[list[RecentWorkOut]],
-    responses=error_responses(422),
+    responses=error_responses(400),
     summary="An agent's latest activities, newest first",
 )
 async def recent_work(

@@ -23,9 +23,9 @@ WORK_ITEM_ID = "660e8400-e29b-41d4-a716-446655440001"
 TICKET_EXAMPLE = {
     "work_item_id": WORK_ITEM_ID,
     "plane_ticket_id": "PROJ-123",
-    "title": "Login page",
-    "url": "https://plane.example.com/acme/issues/PROJ-123",
-    "state": "in_progress",
+    "ticket_title": "Login page",
+    "ticket_url": "https://plane.example.com/acme/issues/PROJ-123",
+    "ticket_state": "in_progress",
     "kind": "closes",
 }
 PR_EXAMPLE = {
@@ -33,7 +33,7 @@ PR_EXAMPLE = {
     "pr_number": 42,
     "pr_url": "https://github.com/delorenj/my-awesome-app/pull/42",
     "pr_state": "open",
-    "title": "Add login page",
+    "pr_title": "Add login page",
 }
 PR_MERGE_EXAMPLE = {**PR_EXAMPLE, "pr_state": "merged"}
 DEPLOY_EXAMPLE = {
@@ -66,7 +66,8 @@ def _status(response: Response, created: bool) -> None:
     responses=_existing("The link") | error_responses(400, 404, 422),
     summary="Link a Plane ticket to a work item (creates or refreshes the ticket)",
     description="Idempotent per (ticket, work item): a re-send answers 200; a new `kind` "
-    "(closes | references) moves the link. `title`/`url`/`state` refresh the ticket when given.",
+    "(closes | references) moves the link. `ticket_title`/`ticket_url`/`ticket_state` (or "
+    "`title`/`url`/`state`) refresh the ticket when given.",
 )
 async def link_ticket(
     session: Session,

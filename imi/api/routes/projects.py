@@ -62,7 +62,7 @@ async def register_project(session: Session, body: RegisterBody) -> JSONResponse
     "/projects/register",
     status_code=201,
     response_model=Envelope[ProjectOut],
-    responses=EXISTING | error_responses(400, 422),
+    responses=EXISTING | error_responses(400),
     summary="Register a project (v2 contract path)",
 )
 async def register_project_v2(session: Session, body: RegisterBody) -> JSONResponse:
@@ -123,7 +123,7 @@ async def _search(session: Session, q: str, limit: int) -> list[ProjectMatchOut]
 @router.get(
     "/projects/search",
     response_model=Envelope[list[ProjectMatchOut]],
-    responses=error_responses(400, 422),
+    responses=error_responses(400),
     summary="Fuzzy search by name or remote origin, best match first",
 )
 async def search_projects(

@@ -97,7 +97,7 @@ async def update_git_state_by_branch(
 @router.patch(
     "/work/{work_item_id}/git-state",
     response_model=Envelope[GitStateOut],
-    responses=error_responses(400, 404, 422),
+    responses=error_responses(400, 404, 409, 422),
     summary="Update git state (a report older than the stored one is ignored: applied=false)",
 )
 async def update_git_state(

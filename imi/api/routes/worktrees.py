@@ -8,14 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from imi.api.deps import Session, parse_id
+from imi.api.deps import Session, parse_id, parse_query_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope
-from imi.api.inputs import GitStateIn, MergeIn, WorktreeCreateV2
+from imi.api.inputs import GitStateIn, MergeIn
 from imi.api.schemas import WorkItemOut
+from imi.compat.v2 import WorktreeCreateV2
+from imi.errors import ValidationFailed
 from imi.models_base import MAX_PAGE_SIZE
 from imi.projects.service import get_project
 from imi.work import queries, service
-from imi.work.models import CompletionType, WorkCompletion, WorkFilter, WorkSource, WorkStart
+from imi.work.models import (
+    CompletionType,
+    WorkCompletion,
+    WorkFilter,
+    WorkSource,
+    WorkStatus,
+)
 
 router = APIRouter(tags=["worktrees (v2)"])
 
@@ -54,32 +62,21 @@ class WorkingPath(BaseModel):
     "/projects/{project_id}/worktrees",
     status_code=201,
     response_model=Envelope[WorkItemOut],
-    responses=error_responses(400, 404, 409, 422),
+    responses=error_responses(400, 404, 409),
     summary="Register a worktree (v2)",
 )
 async def create_worktree(
     session: Session, project_id: str, body: WorktreeCreateV2
 ) -> Envelope[WorkItemOut]:
-    item = await service.start_work(
-        session,
-        WorkStart(
-            project_id=parse_id(project_id, "project"),
-            branch_name=body.branch_name,
-            work_type=body.type,
-            name=body.name,
-            worktree_path=body.path,
-            owner_id=body.agent_id,
-            source=WorkSource(),
-            metadata=body.metadata,
-        ),
-    )
+    start = body.to_work_start(parse_id(project_id, "project"), WorkSource())
+    item = await service.start_work(session, start)
     return Envelope(data=WorkItemOut.of(item))
 
 
 @router.get(
     "/projects/{project_id}/worktrees",
     response_model=PageEnvelope[WorkItemOut],
-    responses=error_responses(404, 422),
+    responses=error_responses(400, 404),
     summary="List a project's worktrees (v2): filter by active, type, agent_id",
 )
 async def list_worktrees(
@@ -111,7 +108,7 @@ async def get_worktree(session: Session, worktree_id: str) -> Envelope[WorkItemO
 @router.patch(
     "/worktrees/{worktree_id}/git-state",
     response_model=Envelope[GitStateUpdatedV2],
-    responses=error_responses(404, 422),
+    responses=error_responses(400, 404, 409),
     summary="Update a worktree's git state (v2 field names accepted)",
 )
 async def update_worktree_git_state(
@@ -132,7 +129,7 @@ async def update_worktree_git_state(
 @router.post(
     "/worktrees/{worktree_id}/merge",
     response_model=Envelope[MergedV2],
-    responses=error_responses(404, 409, 422),
+    responses=error_responses(400, 404, 409),
     summary="Mark a worktree merged and deactivate it (v2)",
 )
 async def merge_worktree(
@@ -168,17 +165,32 @@ async def delete_worktree(session: Session, worktree_id: str) -> Response:
 @router.get(
     "/inflight-work",
     response_model=PageEnvelope[InFlightV2],
-    responses=error_responses(422),
-    summary="Work with uncommitted changes or unmerged commits, across projects (v2)",
+    responses=error_responses(400),
+    summary="Work in flight (every active work item), across projects (v2)",
+    description="FR-2.4: all active work items, whatever their git state (`status` tells it: "
+    "uncommitted, diverged, ahead, behind, clean), most recently active first. Filters: "
+    "`project_id`, `owner_id` (or v2 `agent_id`), `work_type` (v2 `feat` accepted), `status`. "
+    "An unknown filter value is a 400 naming the parameter.",
 )
 async def inflight_work(
     session: Session,
     project_id: Annotated[str | None, Query()] = None,
+    owner_id: Annotated[str | None, Query(description="The agent or human owning it.")] = None,
+    agent_id: Annotated[str | None, Query(description="v2 name of owner_id.")] = None,
+    work_type: Annotated[str | None, Query(description="feature, fix, ... (v2 feat).")] = None,
+    status: Annotated[WorkStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PageEnvelope[InFlightV2]:
-    pid = parse_id(project_id, "project") if project_id else None
-    page = await queries.list_in_flight(session, project_id=pid, limit=limit, offset=offset)
+    if owner_id is not None and agent_id is not None and owner_id != agent_id:
+        raise ValidationFailed("owner_id and agent_id disagree; send one", field="agent_id")
+    filters = WorkFilter(
+        project_id=parse_query_id(project_id, "project_id") if project_id else None,
+        owner_id=owner_id if owner_id is not None else agent_id,
+        work_type=work_type,
+        status=status,
+    )
+    page = await queries.list_in_flight(session, filters, limit=limit, offset=offset)
     rows = [
         InFlightV2(
             worktree_id=str(r.work_item.id),

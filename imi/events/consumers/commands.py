@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.v2 import WorktreeCreateV2
 from imi.events.consumers.handling import Route
 from imi.events.consumers.parsing import BadMessage, Incoming, validate
 from imi.links.models import TicketLinkInput
@@ -34,16 +34,10 @@ class CompleteWorkCommand(WorkCompletion):
     work_item_id: uuid.UUID
 
 
-class WorktreeCreateCommand(BaseModel):
+class WorktreeCreateCommand(WorktreeCreateV2):
     """v2 ``imi.worktree.create``: the ``POST /projects/{id}/worktrees`` body plus the project."""
 
     project_id: uuid.UUID
-    branch_name: str
-    type: str = "feat"
-    name: str | None = None
-    path: str | None = None
-    agent_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 def _command_source(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
@@ -54,7 +48,9 @@ def _command_source(payload: dict[str, Any], message_id: str) -> dict[str, Any]:
 
 
 async def register_project_command(session: AsyncSession, message: Incoming) -> None:
-    await register_project(session, validate(ProjectCreate, message.payload))
+    # The sender waits for imi.project.registered: answer even when the project existed.
+    data = validate(ProjectCreate, message.payload)
+    await register_project(session, data, announce_existing=True)
 
 
 async def start_work_command(session: AsyncSession, message: Incoming) -> None:
@@ -74,19 +70,8 @@ async def link_ticket_command(session: AsyncSession, message: Incoming) -> None:
 
 async def create_worktree_command(session: AsyncSession, message: Incoming) -> None:
     command = validate(WorktreeCreateCommand, message.payload)
-    await start_work(
-        session,
-        WorkStart(
-            project_id=command.project_id,
-            branch_name=command.branch_name,
-            work_type=command.type,
-            name=command.name,
-            worktree_path=command.path,
-            owner_id=command.agent_id,
-            source=WorkSource(type=SourceType.BLOODBANK_COMMAND, ref=message.message_id),
-            metadata=command.metadata,
-        ),
-    )
+    source = WorkSource(type=SourceType.BLOODBANK_COMMAND, ref=message.message_id)
+    await start_work(session, command.to_work_start(command.project_id, source))
 
 
 async def unknown_command(session: AsyncSession, message: Incoming) -> None:

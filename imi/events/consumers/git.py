@@ -22,6 +22,7 @@ from imi.events.consumers.handling import Route, Skip
 from imi.events.consumers.parsing import BadMessage, Incoming, error_summary, pick, pick_text
 from imi.links.models import PRState, PullRequestInput
 from imi.links.service import link_pull_request
+from imi.models_base import Count
 from imi.work import matching
 from imi.work.models import GitState
 from imi.work.service import update_git_state
@@ -158,9 +159,9 @@ async def pull_request(session: AsyncSession, message: Incoming) -> None:
 class SyncCompleted(BaseModel):
     worktree_path: str
     has_uncommitted: bool | None = None
-    uncommitted_count: int | None = None
-    ahead: int | None = None
-    behind: int | None = None
+    uncommitted_count: Count | None = None
+    ahead: Count | None = None
+    behind: Count | None = None
     last_commit_hash: str | None = None
     last_commit_message: str | None = None
     last_sync_at: datetime | None = None

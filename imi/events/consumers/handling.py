@@ -7,7 +7,8 @@
    service, commit, ack. The message's correlation id is set meanwhile, so every event the
    handler causes carries it.
 3. Outcomes other than success:
-   - ``BadMessage`` (schema-invalid payload) and ``ValidationFailed``: dead-lettered;
+   - ``BadMessage`` (schema-invalid payload, a number out of its column's range),
+     ``ValidationFailed`` and a value the database refuses (SQLSTATE class 22): dead-lettered;
    - ``Skip``, ``NotFound``, ``Conflict`` (nothing to update, an illegal transition): recorded
      as processed and acked, with a log line; retrying would not change the answer;
    - for commands, every domain error and invalid payload is *answered*: the failure event
@@ -27,11 +28,12 @@ from typing import Any
 
 from faststream.rabbit.annotations import RabbitMessage
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from imi.correlation import reset_correlation_id, set_correlation_id
-from imi.db import unit_of_work
+from imi.db import sqlstate, unit_of_work
 from imi.errors import DomainError, ValidationFailed
 from imi.events.consumers.parsing import BadMessage, Incoming, parse_message
 from imi.events.models import ProcessedMessage
@@ -178,12 +180,14 @@ class Consumer:
                     return Outcome.DUPLICATE
                 await route.handler(session, incoming)
         except BadMessage as exc:
-            if route.failure_event:
-                await self._answer(incoming, route.failure_event, "VALIDATION_ERROR", str(exc))
-                log.info("command rejected", **fields, code="VALIDATION_ERROR", reason=str(exc))
-                return Outcome.ANSWERED
-            log.warning("invalid message dead-lettered", **fields, reason=str(exc))
-            return Outcome.DEAD
+            return await self._malformed(incoming, route, fields, str(exc))
+        except DBAPIError as exc:
+            # Class 22 (data exception: a number out of range, a NUL byte) is a value the
+            # database refuses whatever the attempt; retrying cannot help, so it is malformed.
+            if not sqlstate(exc).startswith("22"):
+                raise
+            reason = f"a value cannot be stored: {str(getattr(exc, 'orig', exc))[:200]}"
+            return await self._malformed(incoming, route, fields, reason)
         except Skip as exc:
             await self._record(incoming)
             log.info("nothing to update; skipped", **fields, reason=str(exc))
@@ -203,6 +207,17 @@ class Consumer:
             return Outcome.SKIPPED
         log.debug("message handled", **fields)
         return Outcome.DONE
+
+    async def _malformed(
+        self, incoming: Incoming, route: Route, fields: dict[str, str], reason: str
+    ) -> Outcome:
+        """A message that can never succeed: a command is answered, anything else dead-lettered."""
+        if route.failure_event:
+            await self._answer(incoming, route.failure_event, "VALIDATION_ERROR", reason)
+            log.info("command rejected", **fields, code="VALIDATION_ERROR", reason=reason)
+            return Outcome.ANSWERED
+        log.warning("invalid message dead-lettered", **fields, reason=reason)
+        return Outcome.DEAD
 
     async def _record(self, incoming: Incoming) -> None:
         async with unit_of_work(self.sessions) as session:
