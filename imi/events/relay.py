@@ -168,9 +168,10 @@ class OutboxRelay:
             locked = set((await session.execute(_LOCK_SUBJECTS, {"keys": keys})).scalars())
             # Another relay may hold an older event of a subject (claimed in its own batch):
             # publishing this one first would break the subject's order, so leave it.
-            oldest: dict[str, int] = dict(
-                (await session.execute(_OLDEST, {"keys": sorted(locked)})).tuples().all()
-            )
+            oldest: dict[str, int] = {
+                key: first
+                for key, first in (await session.execute(_OLDEST, {"keys": sorted(locked)})).all()
+            }
             chains: dict[str, list[Any]] = defaultdict(list)
             for row in rows:
                 key = f"{row['subject_type']}:{row['subject_id']}"
