@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
@@ -17,12 +18,15 @@ from imi.db import create_engine, session_factory
 from imi.events.notify import EventHub
 from imi.logging import get_logger
 from imi.migrate import head_revision
+from imi.pages import mount_static
 from imi.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from imi.events.bus import EventBus
 
 log = get_logger(__name__)
+
+TITLE = "iMi"
 
 
 class ImiApp(FastAPI):
@@ -45,8 +49,10 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     from imi.api.rest import API_PREFIX, rest_router
     from imi.events.asyncapi import asyncapi_router
     from imi.graphql.router import graphql_router
+    from imi.pages import pages_router
 
     return [
+        ("", pages_router(TITLE, imi_version())),
         ("", health.router),
         (API_PREFIX, rest_router()),
         ("/graphql", graphql_router(settings)),
@@ -83,17 +89,32 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             log.info("imi stopped")
 
     app = ImiApp(
-        title="iMi",
+        title=TITLE,
         version=imi_version(),
         description="Projects, work in flight, tickets, PRs, deploys and components as one graph.",
         lifespan=lifespan,
+        # /docs and /redoc are imi.pages' own, with their assets served from the package.
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.head_revision = head_revision()  # parsed once: it reads the migration files
     for prefix, router in routers(settings):
         app.include_router(router, prefix=prefix)
+    mount_static(app)
     install_error_handlers(app)
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """A short, stable OpenAPI operationId: the route function's name in camelCase.
+
+    ``register_project`` becomes ``registerProject`` (FastAPI's default would be
+    ``register_project_api_v1_projects_post``); a test checks they are unique.
+    """
+    head, *rest = route.name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 async def start_bus(

@@ -12,12 +12,13 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from imi.events import topology
 from imi.events.catalogue import ENVELOPE, PUBLISHED, JsonSchema
 from imi.events.consumed import CONSUMED, consumed_schemas
+from imi.pages import static_url
 from imi.settings import Settings
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -178,19 +179,19 @@ def asyncapi_document(settings: Settings, version: str = "0.0.0") -> dict[str, A
 
 
 PAGE = """<!DOCTYPE html>
-<html>
+<html lang="en">
   <head>
+    <meta charset="utf-8">
     <title>iMi AsyncAPI</title>
-    <link rel="stylesheet"
-          href="https://unpkg.com/@asyncapi/react-component@3.1.5/styles/default.min.css">
+    <link rel="icon" href="{static}/favicon.svg" type="image/svg+xml">
+    <link rel="stylesheet" href="{static}/asyncapi/default.min.css">
   </head>
   <body>
-    <div id="asyncapi"></div>
-    <script src="https://unpkg.com/@asyncapi/react-component@3.1.5/browser/standalone/index.js">
-    </script>
+    <div id="asyncapi">Loading the AsyncAPI document...</div>
+    <script src="{static}/asyncapi/asyncapi-standalone.js"></script>
     <script>
       AsyncApiStandalone.render(
-        {schema: {url: "asyncapi.json", options: {method: "GET"}},
+        {schema: {url: "{document}", options: {method: "GET"}},
          config: {show: {sidebar: true}}},
         document.getElementById("asyncapi"));
     </script>
@@ -213,7 +214,9 @@ def asyncapi_router(settings: Settings) -> APIRouter:
         return JSONResponse(built[0])
 
     @router.get("/asyncapi", summary="The AsyncAPI document, rendered", include_in_schema=False)
-    async def asyncapi_page() -> HTMLResponse:
-        return HTMLResponse(PAGE)
+    async def asyncapi_page(request: Request) -> HTMLResponse:
+        # Assets from the package (imi/static): the page works offline.
+        page = PAGE.replace("{static}", static_url(request))
+        return HTMLResponse(page.replace("{document}", request.url_for("asyncapi_json").path))
 
     return router
