@@ -33,6 +33,26 @@ app.add_typer(db_app, name="db")
 STARTUP_FAILURE = 3
 
 
+def _default(field: str) -> Any:
+    """A setting's built-in default: what --help shows when no IMI_* variable overrides it."""
+    return Settings.model_fields[field].default
+
+
+def _given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """The options set on the command line or by their environment variable.
+
+    Defaults are left out, so the settings (which also read ``.env``) decide those.
+    """
+    names = {"migrate_on_start": "migrate"}
+    given = {}
+    for field, value in values.items():
+        source = ctx.get_parameter_source(names.get(field, field))
+        # By name: Typer ships its own copy of click's ParameterSource in newer releases.
+        if source is not None and source.name != "DEFAULT":
+            given[field] = value
+    return given
+
+
 class Terminated(Exception):
     """SIGTERM or SIGINT arrived; unwinds the stack so every ``finally`` runs."""
 
@@ -52,25 +72,44 @@ def main(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind. [default: IMI_HOST or 127.0.0.1]")
-    ] = None,
+        str,
+        typer.Option(
+            "--host",
+            help="Interface to bind.",
+            metavar="HOST",
+            envvar="IMI_HOST",
+            show_envvar=True,
+        ),
+    ] = _default("host"),
     port: Annotated[
-        int | None,
-        typer.Option(min=1, max=65535, help="Port to bind. [default: IMI_PORT or 8080]"),
-    ] = None,
+        int,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Port to bind.",
+            metavar="PORT",
+            envvar="IMI_PORT",
+            show_envvar=True,
+        ),
+    ] = _default("port"),
     migrate: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--migrate/--no-migrate",
-            help="Apply migrations before serving. [default: IMI_MIGRATE_ON_START or on]",
+            help="Apply migrations before serving.",
+            envvar="IMI_MIGRATE_ON_START",
+            show_envvar=True,
         ),
-    ] = None,
+    ] = _default("migrate_on_start"),
 ) -> None:
     """Serve the HTTP API. Without IMI_DATABASE_URL, runs an embedded PostgreSQL."""
     from imi.runtime import database
 
-    settings = _settings(host=host, port=port, migrate_on_start=migrate)
+    given = _given(ctx, host=host, port=port, migrate_on_start=migrate)
+    settings = _settings(**given)
     configure_logging(settings)
     with _graceful_signals(), _friendly_errors():
         try:
@@ -107,7 +146,9 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    revision: Annotated[
+        str, typer.Option("--revision", help="Target revision.", metavar="REVISION")
+    ] = "head",
 ) -> None:
     """Apply migrations up to a revision (the newest by default)."""
     from imi.runtime import database
@@ -130,7 +171,11 @@ def db_current() -> None:
 
     settings = _settings()
     configure_logging(settings)
-    with _graceful_signals(), _friendly_errors(), database(settings, migrate=False) as url:
+    with (
+        _graceful_signals(),
+        _friendly_errors(),
+        database(settings, migrate=False, read_only=True) as url,
+    ):
         current = asyncio.run(_current_revision(url))
     head = head_revision()
     typer.echo(f"revision: {current or 'none'}")
@@ -192,7 +237,13 @@ def _friendly_errors() -> Iterator[None]:
     try:
         yield
     except DataDirInUse as exc:
-        log.error(str(exc), hint="stop that process, or set IMI_DATA_DIR / IMI_DATABASE_URL")
+        log.error(
+            str(exc),
+            hint="this command changes the embedded database, which that process manages: stop "
+            "it first (`imi serve` applies migrations when it starts), or set IMI_DATA_DIR / "
+            "IMI_DATABASE_URL. Read-only commands (`imi db current`) work beside a running "
+            "`imi serve`.",
+        )
         raise typer.Exit(1) from None
     except Terminated as exc:
         log.warning("interrupted", signal=str(exc))

@@ -118,6 +118,20 @@ class EmbeddedPostgres:
         pid = self._postmaster_pid()
         return pid if pid is not None and _is_postgres_for(pid, self.pgdata) else None
 
+    def running_url(self, database: str = DEFAULT_DATABASE) -> str | None:
+        """A URL for ``database`` on the live server of this data directory, if it is ready.
+
+        For read-only commands beside the process that manages the server (``imi serve``):
+        they connect to it without taking the lock, and never start or stop it.
+        """
+        lines = self._postmaster_lines()
+        if lines is None or self.server_pid() is None or len(lines) < 8:
+            return None
+        port, socket_dir, status = lines[3].strip(), lines[4].strip(), lines[7].strip()
+        if status != "ready" or not port.isdigit() or not socket_dir:
+            return None
+        return f"postgresql://postgres:@/{database}?host={socket_dir}&port={port}"
+
     def url(self, database: str = DEFAULT_DATABASE) -> str:
         """A plain postgresql:// URL for ``database`` on this server."""
         if self._server is None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from imi.embedded import DEFAULT_DATABASE, EmbeddedPostgres
+from imi.embedded import DEFAULT_DATABASE, DataDirInUse, EmbeddedPostgres
 from imi.logging import get_logger
 from imi.migrate import upgrade
 from imi.settings import Settings
@@ -18,11 +18,15 @@ log = get_logger(__name__)
 
 
 @contextmanager
-def database(settings: Settings, *, migrate: bool, revision: str = "head") -> Iterator[str]:
+def database(
+    settings: Settings, *, migrate: bool, revision: str = "head", read_only: bool = False
+) -> Iterator[str]:
     """Yield a plain postgresql:// URL, migrated to ``revision`` when ``migrate`` is set.
 
     Without ``IMI_DATABASE_URL`` the embedded PostgreSQL in ``IMI_DATA_DIR`` runs for the
-    duration of the block and is stopped on the way out, whatever the reason.
+    duration of the block and is stopped on the way out, whatever the reason. When another
+    imi process (``imi serve``) manages that server, a ``read_only`` caller uses the running
+    server as it is; any other caller gets ``DataDirInUse``.
     """
     if settings.database_url:
         if migrate:
@@ -34,6 +38,14 @@ def database(settings: Settings, *, migrate: bool, revision: str = "head") -> It
     started = time.monotonic()
     try:
         embedded.start()
+    except DataDirInUse as exc:
+        url = embedded.running_url(DEFAULT_DATABASE) if read_only and not migrate else None
+        if url is None:
+            raise
+        log.info("using the embedded postgresql of the running imi process", reason=str(exc))
+        yield url
+        return
+    try:
         url = embedded.ensure_database(DEFAULT_DATABASE)
         log.info(
             "embedded postgresql ready",
