@@ -1,8 +1,9 @@
 """Structured logging: structlog and the stdlib (uvicorn, alembic, sqlalchemy) share one format.
 
 ``IMI_LOG_FORMAT=json`` writes one JSON object per line (for log shippers); ``console`` writes
-aligned, coloured lines for humans. Every record carries the correlation id of the request or
-message being handled, when there is one.
+aligned, coloured lines for humans; ``auto`` (the default) picks ``console`` when the log stream
+(stderr) is a terminal and ``json`` otherwise (containers, services, files, pipes). Every record
+carries the correlation id of the request or message being handled, when there is one.
 """
 
 from __future__ import annotations
@@ -64,12 +65,24 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def resolve_log_format(settings: Settings) -> str:
+    """``json`` or ``console``: ``auto`` means console on a terminal, JSON anywhere else."""
+    if settings.log_format != "auto":
+        return settings.log_format
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        interactive = False
+    return "console" if interactive else "json"
+
+
 def configure_logging(settings: Settings) -> None:
     """Route structlog and stdlib logging through one handler on stderr. Idempotent."""
     level = logging.getLevelNamesMapping()[settings.log_level]
     shared = _shared_processors()
+    log_format = resolve_log_format(settings)
     final: list[Processor]
-    if settings.log_format == "json":
+    if log_format == "json":
         final = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         # Plain tracebacks: rich ones render every local (whole OpenAPI dicts), slowly.
@@ -92,7 +105,7 @@ def configure_logging(settings: Settings) -> None:
     )
 
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, _foreign_fields(settings.log_format == "json")],
+        foreign_pre_chain=[*shared, _foreign_fields(log_format == "json")],
         pass_foreign_args=True,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )

@@ -41,8 +41,10 @@ class Settings(BaseSettings):
         default=True, description="Also emit the v2 event names (imi.worktree.*)."
     )
     log_level: LogLevel = Field(default="INFO", description="Log level.")
-    log_format: Literal["json", "console"] = Field(
-        default="json", description="json (one object per line) or console (human-readable)."
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="auto (console on a terminal, json otherwise), json (one object per line) "
+        "or console (human-readable).",
     )
     migrate_on_start: bool = Field(
         default=True, description="Apply database migrations when `imi serve` starts."

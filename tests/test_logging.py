@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import sys
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
 from imi.correlation import reset_correlation_id, set_correlation_id
-from imi.logging import configure_logging, get_logger
+from imi.logging import configure_logging, get_logger, resolve_log_format
 from imi.settings import Settings
 
 
@@ -92,3 +94,30 @@ def test_console_format_is_human_readable(capsys: pytest.CaptureFixture[str]) ->
     assert "hello" in err
     assert "who=world" in err
     assert "correlation_id=corr-2" in err
+
+
+@pytest.mark.parametrize(("terminal", "expected"), [(True, "console"), (False, "json")])
+def test_auto_is_console_on_a_terminal_and_json_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    terminal: bool,
+    expected: str,
+) -> None:
+    assert Settings.model_fields["log_format"].default == "auto"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert resolve_log_format(settings) == expected
+
+    _configure(capsys, log_format="auto")
+    get_logger("imi.test").info("hello", who="world")
+    err = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err).strip()  # no colours
+    if expected == "json":
+        assert json.loads(err)["who"] == "world"
+    else:
+        assert "hello" in err and "who=world" in err and not err.startswith("{")
+
+
+def test_an_explicit_format_wins_over_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    json_settings = Settings(_env_file=None, log_format="json")  # type: ignore[call-arg]
+    assert resolve_log_format(json_settings) == "json"
