@@ -6,9 +6,17 @@ The TOML form (33GOD)::
     bloodbank = { path = "bloodbank", kind = "submodule", enabled = true }
     iMi       = { path = "iMi", kind = "submodule", enabled = true }
 
-The YAML form is a top-level ``components:`` mapping of the same entries. Each key is a
-component name (case kept); ``path`` (string), ``kind`` (submodule | local | external, default
-local) and ``enabled`` (bool, default true) are columns; any other key of an entry is kept in
+The array-of-tables form is read too, each entry naming itself::
+
+    [[components]]
+    name = "bloodbank"
+    path = "bloodbank"
+    kind = "submodule"
+
+The YAML form is a top-level ``components:`` mapping of the same entries (or a list of
+entries with a ``name``). Each key is a component name (case kept); ``path`` (string),
+``kind`` (submodule | local | external, default local) and ``enabled`` (bool, default true)
+are columns; any other key of an entry is kept in
 the component's metadata so nothing in the document is lost.
 
 The import is an upsert keyed on (project, name): new names are registered, changed entries
@@ -169,17 +177,37 @@ def parse_manifest(body: str, format: ManifestFormat = "toml") -> list[ManifestE
     table = document["components"]
     if table is None and format == "yaml":
         table = {}  # `components:` with nothing under it
-    if not isinstance(table, dict):
-        raise _invalid("components must be a table of name = { ... } entries", key="components")
-    if len(table) > MAX_MANIFEST_ENTRIES:
+    if isinstance(table, list):
+        pairs = _named_items(table)
+    elif isinstance(table, dict):
+        pairs = list(table.items())
+    else:
+        raise _invalid(
+            "components must be a table of name = { ... } entries or a list of entries with a "
+            "name ([[components]])",
+            key="components",
+        )
+    if len(pairs) > MAX_MANIFEST_ENTRIES:
         raise _invalid(f"the manifest lists more than {MAX_MANIFEST_ENTRIES} components")
-    entries = [_entry(name, value) for name, value in table.items()]
+    entries = [_entry(name, value) for name, value in pairs]
     seen: set[str] = set()
     for entry in entries:
         if entry.name in seen:
             raise _invalid(f"component {entry.name!r} appears twice", component=entry.name)
         seen.add(entry.name)
     return entries
+
+
+def _named_items(items: list[Any]) -> list[tuple[Any, Any]]:
+    """``[[components]]`` (TOML) or a YAML list: entries that carry their ``name``."""
+    if len(items) > MAX_MANIFEST_ENTRIES:
+        raise _invalid(f"the manifest lists more than {MAX_MANIFEST_ENTRIES} components")
+    pairs: list[tuple[Any, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "name" not in item:
+            raise _invalid(f"components entry {index + 1} must be a table with a name", index=index)
+        pairs.append((item["name"], {k: v for k, v in item.items() if k != "name"}))
+    return pairs
 
 
 def _upsert(project_id: uuid.UUID, entries: list[ManifestEntry]) -> Any:

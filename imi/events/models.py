@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Identity, Index, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Column, Identity, Index, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from imi.models_base import NOW, tstz
@@ -20,6 +20,7 @@ class Event(SQLModel, table=True):
         Index("ix_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
         Index("ix_events_subject", "subject_type", "subject_id", "id"),
         Index("ix_events_type", "event_type"),
+        Index("ix_events_work_item_refs", "work_item_refs", postgresql_using="gin"),
     )
 
     # Commit-ordered position: the relay and subscriptions read in this order.
@@ -32,6 +33,13 @@ class Event(SQLModel, table=True):
     subject_type: str
     subject_id: str
     correlation_id: str | None = None
+    # The work items the event concerns: its subject when that is one, and the work items a
+    # link event names (a ticket link, a PR, a deploy). A work item's timeline reads these.
+    work_item_refs: list[str] = Field(
+        default_factory=list,
+        sa_type=ARRAY(Text),
+        sa_column_kwargs={"server_default": text("'{}'"), "nullable": False},
+    )
     envelope: dict[str, Any] = Field(sa_type=JSONB)
     created_at: datetime | None = Field(
         default=None, sa_type=tstz(), sa_column_kwargs={"server_default": NOW, "nullable": False}

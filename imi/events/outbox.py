@@ -30,6 +30,20 @@ class PendingEvent:
     v2: bool = False  # a v2-contract name, recorded only while IMI_PUBLISH_V2_EVENTS is on
 
 
+def work_item_refs(event: PendingEvent) -> list[str]:
+    """The work items an event concerns: the subject, or those its payload names."""
+    refs: dict[str, None] = {}
+    if event.subject_type == "work_item":
+        refs[str(event.subject_id)] = None
+    single = event.payload.get("work_item_id")
+    if single is not None:
+        refs[str(single)] = None
+    many = event.payload.get("work_item_ids")
+    if isinstance(many, list | tuple):
+        refs.update((str(item), None) for item in many)
+    return list(refs)
+
+
 async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
     """Append events to the outbox in one statement; returns their event ids."""
     publish_v2 = get_settings().publish_v2_events
@@ -49,6 +63,7 @@ async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
                 "subject_type": event.subject_type,
                 "subject_id": str(event.subject_id),
                 "correlation_id": correlation_id,
+                "work_item_refs": work_item_refs(event),
                 "envelope": build_envelope(
                     event_type=event.event_type,
                     payload=jsonable(event.payload),

@@ -11,7 +11,8 @@ The cost is the most scalar values the response can hold:
 * ``cost(field) = multiplier(field) * (cost(its selections) if it has any else 1)``;
 * ``multiplier`` is how many items the field can return: ``first`` for a Relay connection
   (return type named ``...Connection``; :data:`DEFAULT_FIRST` when absent), ``limit`` for a
-  list field taking one (its schema default, else :data:`DEFAULT_LIMIT`),
+  list field taking one (its schema default, else :data:`DEFAULT_LIMIT`), the size in
+  :data:`LIST_SIZES` for the links of one entity (a work item's tickets, PRs, deploys),
   :data:`DEFAULT_LIST_SIZE` for any other list, and 1 for everything else. ``first`` and
   ``limit`` come from literals or variables, clamped to ``0..MAX_PAGE_SIZE`` (the server
   never returns more; larger values fail with their own error). The ``nodes`` and ``edges``
@@ -60,7 +61,23 @@ from imi.models_base import MAX_PAGE_SIZE
 DEFAULT_LIMIT = 20
 """Items assumed for a list field's ``limit`` argument without a default."""
 DEFAULT_LIST_SIZE = 20
-"""Items assumed for a plain (unpaginated) list field."""
+"""Items assumed for a plain (unpaginated) list field without a size of its own below."""
+LIST_SIZES: Mapping[tuple[str, str], int] = {
+    # One work item's links: a branch closes or references a few tickets (auto-linking takes at
+    # most 20 keys from a branch name), has a PR or two, ships to a few environments.
+    ("WorkItem", "tickets"): 5,
+    ("WorkItem", "pullRequests"): 3,
+    ("WorkItem", "deployments"): 5,
+    ("PullRequest", "tickets"): 5,
+    ("PullRequest", "deployments"): 5,
+    # A ticket is worked on by a handful of branches (implementation, fixes).
+    ("Ticket", "workItems"): 10,
+    ("Ticket", "pullRequests"): 10,
+    ("Ticket", "deployments"): 10,
+}
+"""Items assumed for the plain lists whose real size is far below the default: the links of
+one entity. Estimates, not caps: the cost bounds the work a document asks for, and a request
+that still runs long is stopped by the execution timeout."""
 EXEMPT_FIELDS = frozenset({"__schema", "__type"})
 CONNECTION_SUFFIX = "Connection"
 
@@ -86,6 +103,7 @@ class CostEstimator:
         self.variables: Mapping[str, Any] = variables or {}
         self.variable_defaults: dict[str, int] = {}
         self._memo: dict[tuple[int, str], int] = {}
+        self._spread_memo: dict[tuple[str, str], int] = {}
         self._spreading: set[str] = set()
 
     def operation_cost(self, operation: OperationDefinitionNode) -> int:
@@ -98,6 +116,7 @@ class CostEstimator:
             if isinstance(definition.default_value, IntValueNode)
         }
         self._memo.clear()  # field multipliers depend on this operation's variables
+        self._spread_memo.clear()
         return self.selection_cost(operation.selection_set, root)
 
     def selection_cost(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> int:
@@ -134,6 +153,11 @@ class CostEstimator:
         return total
 
     def _spread_cost(self, name: str, runtime: GraphQLObjectType) -> int:
+        # Each fragment is costed once per runtime type: nested spreads stay linear in the
+        # document instead of doubling at every level.
+        key = (name, runtime.name)
+        if key in self._spread_memo:
+            return self._spread_memo[key]
         fragment = self.fragments.get(name)
         if fragment is None or name in self._spreading:  # unknown or cyclic: reported elsewhere
             return 0
@@ -142,9 +166,11 @@ class CostEstimator:
             return 0
         self._spreading.add(name)
         try:
-            return self._branch_cost(fragment.selection_set, condition, runtime)
+            cost = self._branch_cost(fragment.selection_set, condition, runtime)
         finally:
             self._spreading.discard(name)
+        self._spread_memo[key] = cost
+        return cost
 
     def _applies(self, condition: GraphQLNamedType, runtime: GraphQLObjectType) -> bool:
         if is_abstract_type(condition):
@@ -176,7 +202,7 @@ class CostEstimator:
         if isinstance(returned, GraphQLList):
             if "limit" in field.args:
                 return self._count_argument(node, field, "limit", DEFAULT_LIMIT)
-            return DEFAULT_LIST_SIZE
+            return LIST_SIZES.get((scope.name, node.name.value), DEFAULT_LIST_SIZE)
         if get_named_type(returned).name.endswith(CONNECTION_SUFFIX):
             return self._count_argument(node, field, "first", DEFAULT_FIRST)
         return 1

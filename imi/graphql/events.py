@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from strawberry.scalars import JSON
@@ -69,9 +72,60 @@ class EventsBySubject(Loader[tuple[str, str, Window], PageOf[EventRow]]):
         return [results[key] for key in keys]
 
 
+class EventsByWorkItem(Loader[tuple[str, Window], PageOf[EventRow]]):
+    """A work item's timeline: its own events and those of its links and activities (every
+    event whose ``work_item_refs`` names it), one statement for all the work items asked."""
+
+    async def load_batch(
+        self, session: AsyncSession, keys: list[tuple[str, Window]]
+    ) -> list[PageOf[EventRow]]:
+        results: dict[tuple[str, Window], PageOf[EventRow]] = {}
+        refs_column: Any = col(EventRow.work_item_refs)  # an ARRAY column: has .overlap()
+        for window in {w for _, w in keys}:
+            ids = [i for i, w in keys if w == window]
+            refs = (
+                select(
+                    col(EventRow.id).label("event_row_id"),
+                    func.unnest(refs_column).label("work_item_id"),
+                )
+                .where(refs_column.overlap(cast(ids, ARRAY(Text))))
+                .subquery()
+            )
+            pages = await windowed(
+                session,
+                EventRow,
+                refs.c.work_item_id,
+                ids,
+                window,
+                ORDER,
+                [col(EventRow.id) == refs.c.event_row_id],
+            )
+            for work_item_id in ids:
+                results[(work_item_id, window)] = pages.get(work_item_id, PageOf())
+        return [results[key] for key in keys]
+
+
+async def work_item_timeline(info: Info, work_item_id: UUID, window: Window) -> Connection[Event]:
+    page = await info.context.loaders.get(EventsByWorkItem).one((str(work_item_id), window))
+    return connection(page.items, page.total, window, Event.from_row)
+
+
 async def timeline_of(
     info: Info, subject_type: str, subject_id: UUID, window: Window
 ) -> Connection[Event]:
     key = (subject_type, str(subject_id), window)
     page = await info.context.loaders.get(EventsBySubject).one(key)
     return connection(page.items, page.total, window, Event.from_row)
+
+
+def timeline_field(subject_type: str, entity: str) -> Any:
+    """The ``timeline`` field of a node whose events have ``subject_type`` (one per type)."""
+
+    async def timeline(
+        root: Any, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Event]:
+        return await timeline_of(info, subject_type, root.uuid, Window.of(first, after))
+
+    return strawberry.field(
+        resolver=timeline, description=f"Events about this {entity}, oldest first."
+    )

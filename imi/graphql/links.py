@@ -15,6 +15,7 @@ from strawberry.scalars import JSON
 
 from imi.errors import NotFound, ValidationFailed
 from imi.graphql.context import Context
+from imi.graphql.events import timeline_field
 from imi.graphql.ids import parse_any_id
 from imi.graphql.loaders.links import (
     DeploymentById,
@@ -94,6 +95,8 @@ class Ticket(Node):
         rows = await info.context.loaders.get(DeploymentsByTicket).one(self.uuid)
         return [Deployment.from_row(row) for row in rows]
 
+    timeline = timeline_field("ticket", "ticket (created, updated, linked to work)")
+
 
 @strawberry.type(description="A ticket linked to a work item, and how.")
 class TicketLinkEdge:
@@ -171,6 +174,8 @@ class PullRequest(Node):
         rows = await info.context.loaders.get(DeploymentsByWorkItem).one(self.work_item_id)
         return [Deployment.from_row(row) for row in rows]
 
+    timeline = timeline_field("pull_request", "pull request (opened, merged, closed, ...)")
+
 
 @strawberry.type(description="A deployment shipping one or many work items.")
 class Deployment(Node):
@@ -214,6 +219,8 @@ class Deployment(Node):
     async def tickets(self, info: Info) -> list[Ticket]:
         rows = await info.context.loaders.get(TicketsByDeployment).one(self.uuid)
         return [Ticket.from_row(row) for row in rows]
+
+    timeline = timeline_field("deployment", "deployment (recorded, updated)")
 
 
 @node_resolver("Ticket")

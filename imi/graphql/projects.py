@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from imi.errors import NotFound, ValidationFailed
 from imi.graphql.context import Context
+from imi.graphql.events import timeline_field
 from imi.graphql.ids import parse_any_id
 from imi.graphql.loaders.projects import CountsByProject, ProjectById
 from imi.graphql.loaders.work import WorkItemsByProject
@@ -95,6 +96,8 @@ class Project(Node):
     async def counts(self, info: Info) -> ProjectCounts:
         counts = await info.context.loaders.get(CountsByProject).one(self.uuid)
         return ProjectCounts(**counts.model_dump())
+
+    timeline = timeline_field("project", "project (registered, updated, deactivated)")
 
 
 @node_resolver("Project")

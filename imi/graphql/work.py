@@ -160,13 +160,16 @@ class WorkItem(Node):
 
         return await activities_of_work_item(info, self.uuid, Window.of(first, after))
 
-    @strawberry.field(description="Events about this work item, oldest first.")
+    @strawberry.field(
+        description="Events about this work item, oldest first: its own and those of its "
+        "ticket links, pull requests, deployments and activities."
+    )
     async def timeline(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Event, strawberry.lazy("imi.graphql.events")]]:
-        from imi.graphql.events import timeline_of
+        from imi.graphql.events import work_item_timeline
 
-        return await timeline_of(info, "work_item", self.uuid, Window.of(first, after))
+        return await work_item_timeline(info, self.uuid, Window.of(first, after))
 
 
 @node_resolver("WorkItem")

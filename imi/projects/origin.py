@@ -65,7 +65,7 @@ def normalize_remote_origin(origin: str) -> str:
             raise _invalid(origin, "missing or invalid host")
         if parts.query or parts.fragment:
             raise _invalid(origin, "must not have a query or fragment")
-        return f"{host}/{_clean_path(origin, parts.path, lower=True)}"
+        return f"{_canonical_host(host)}/{_clean_path(origin, parts.path, lower=True)}"
 
     match = _SCP_LIKE.match(origin)
     if match is None:
@@ -73,7 +73,12 @@ def normalize_remote_origin(origin: str) -> str:
     host = match["host"].lower()
     if not _HOST.match(host):
         raise _invalid(origin, "invalid host")
-    return f"{host}/{_clean_path(origin, match['path'], lower=True)}"
+    return f"{_canonical_host(host)}/{_clean_path(origin, match['path'], lower=True)}"
+
+
+def _canonical_host(host: str) -> str:
+    """``www.github.com`` and ``github.com`` serve the same repositories: one host."""
+    return host.removeprefix("www.")
 
 
 def repository_name(normalized: str) -> str:

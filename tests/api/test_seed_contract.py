@@ -296,3 +296,20 @@ async def test_v2_malformed_input_is_400_naming_the_field(client: httpx.AsyncCli
     assert err["details"]["field"] == "body"  # type: ignore[index]
     missing = str(uuid.uuid4())
     error(await client.get(f"{API}/worktrees/{missing}"), 404, "NOT_FOUND")
+
+
+async def test_www_host_alias_is_the_same_repository(client: httpx.AsyncClient) -> None:
+    pid = await register(client)
+    for alias in (
+        "https://www.github.com/delorenj/my-awesome-app",
+        "git@www.github.com:delorenj/my-awesome-app.git",
+    ):
+        again = ok(await client.post(f"{API}/projects/register", json={"remote_origin": alias}))
+        assert again["project_id"] == pid  # type: ignore[index]
+    found = ok(
+        await client.get(
+            f"{API}/projects",
+            params={"remote_origin": "https://www.github.com/delorenj/my-awesome-app"},
+        )
+    )
+    assert found["id"] == pid  # type: ignore[index]

@@ -61,6 +61,63 @@ async def test_every_33god_entry_is_importable(session: AsyncSession) -> None:
     assert payloads[0]["source"] == "manifest"
 
 
+MANIFEST_ARRAY = """
+[[components]]
+name = "bloodbank"
+path = "bloodbank"
+kind = "submodule"
+enabled = true
+
+[[components]]
+name = "hookd"
+path = "hookd"
+kind = "local"
+enabled = true
+
+[[components]]
+name = "iMi"
+path = "iMi"
+kind = "submodule"
+enabled = true
+
+[[components]]
+name = "HeyMa"
+path = "HeyMa"
+kind = "submodule"
+enabled = false
+
+[[components]]
+name = "holyfields"
+path = "holyfields"
+kind = "submodule"
+enabled = true
+owner = "platform"
+"""
+
+
+async def test_array_of_tables_form_imports_the_same(session: AsyncSession) -> None:
+    """``[[components]]`` entries naming themselves are the same manifest as ``[components]``."""
+    project = await make_project(session)
+    report = await import_manifest(session, project_id=project.id, body=MANIFEST_ARRAY)
+    assert report.created == NAMES
+    stored = {c.name: c for c in (await list_components(session, project_id=project.id)).items}
+    assert stored["HeyMa"].enabled is False and stored["hookd"].kind == "local"
+    assert stored["holyfields"].meta == {"owner": "platform"}  # name is not metadata
+    assert stored["bloodbank"].meta == {}
+    # The table form of the same components changes nothing but the extra key.
+    again = await import_manifest(session, project_id=project.id, body=MANIFEST)
+    assert again.created == [] and again.updated == []
+    assert parse_manifest(MANIFEST_ARRAY)[1].name == parse_manifest(MANIFEST)[1].name
+    for body, word in (
+        ('[[components]]\npath = "x"\n', "name"),
+        ("components = [1, 2]\n", "name"),
+        ('[[components]]\nname = "a"\n[[components]]\nname = "a"\n', "twice"),
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            parse_manifest(body)
+        assert word in err.value.message
+
+
 async def test_second_import_changes_nothing(session: AsyncSession) -> None:
     project = await make_project(session)
     first = await import_manifest(session, project_id=project.id, body=MANIFEST)

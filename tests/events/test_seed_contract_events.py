@@ -11,8 +11,10 @@ from typing import Any
 
 import aio_pika
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imi.projects.models import Project
 from imi.work.models import WorkItem
 from tests.events.conftest import Bus
 from tests.events.consumers_support import (
@@ -174,3 +176,38 @@ async def test_numbers_that_overflow_a_column_are_dead_lettered_at_once(
         applied = await until(fresh, lambda i: i.ahead_of_trunk == 3)
         assert applied.uncommitted_files_count == 5
     assert await processed_count(sessions, "imi_git_sync_queue") == 1
+
+
+async def test_a_command_with_an_unknown_field_is_refused_naming_it(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A misspelt field must not silently lose data: the command fails, naming the field."""
+    async with running(bus, database_url):
+        await bus.publish(
+            "imi.cmd.register_project",
+            envelope("imi.cmd.register_project", {"remote_origin": ORIGIN, "trunk_pth": "/code/x"}),
+        )
+        await bus.publish(
+            "imi.worktree.create",
+            v2_envelope(
+                "imi.worktree.create",
+                {
+                    "project_id": "550e8400-e29b-41d4-a716-446655440000",
+                    "type": "feat",
+                    "name": "feat-user-auth",
+                    "branch_name": "feat/user-auth",
+                    "path": "/home/jarad/code/my-awesome-app/feat-user-auth",
+                    "agent": "agent-coder-1",
+                },
+                "c-wt",
+            ),
+        )
+        [(_, failed)] = await wait_tapped(bus, "imi.cmd.failed")
+        assert failed["payload"]["error"]["code"] == "VALIDATION_ERROR"
+        assert failed["payload"]["error"]["details"] == {"field": "trunk_pth"}
+        [(_, v2_failed)] = await wait_tapped(bus, "imi.worktree.creation_failed")
+        assert v2_failed["payload"]["error"]["details"] == {"field": "agent"}
+        # The v2 failure event carries the v2 envelope values too.
+        assert V2Envelope.model_validate(v2_failed).metadata.version == "2.0.0"
+    async with sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(Project))).scalar_one() == 0

@@ -14,6 +14,10 @@ EQUIVALENT = [
     "git://github.com/acme/widget.git",
     "https://someone:token@github.com/acme/widget.git",
     "  git@github.com:acme/widget.git  ",
+    # www.github.com serves the same repositories as github.com
+    "https://www.github.com/acme/widget",
+    "git@www.github.com:acme/widget.git",
+    "ssh://git@WWW.github.com/acme/widget.git",
 ]
 
 

@@ -180,7 +180,7 @@ class Consumer:
                     return Outcome.DUPLICATE
                 await route.handler(session, incoming)
         except BadMessage as exc:
-            return await self._malformed(incoming, route, fields, str(exc))
+            return await self._malformed(incoming, route, fields, str(exc), field=exc.field)
         except DBAPIError as exc:
             # Class 22 (data exception: a number out of range, a NUL byte) is a value the
             # database refuses whatever the attempt; retrying cannot help, so it is malformed.
@@ -209,11 +209,17 @@ class Consumer:
         return Outcome.DONE
 
     async def _malformed(
-        self, incoming: Incoming, route: Route, fields: dict[str, str], reason: str
+        self,
+        incoming: Incoming,
+        route: Route,
+        fields: dict[str, str],
+        reason: str,
+        field: str | None = None,
     ) -> Outcome:
         """A message that can never succeed: a command is answered, anything else dead-lettered."""
         if route.failure_event:
-            await self._answer(incoming, route.failure_event, "VALIDATION_ERROR", reason)
+            details = {"field": field} if field else {}
+            await self._answer(incoming, route.failure_event, "VALIDATION_ERROR", reason, **details)
             log.info("command rejected", **fields, code="VALIDATION_ERROR", reason=reason)
             return Outcome.ANSWERED
         log.warning("invalid message dead-lettered", **fields, reason=reason)

@@ -23,7 +23,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class BadMessage(Exception):
-    """The message cannot be understood: it goes to the dead-letter queue, never retried."""
+    """The message cannot be understood: it goes to the dead-letter queue, never retried.
+
+    ``field`` names the offending payload field when one is known (a command's failure event
+    carries it in ``error.details.field``)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +142,9 @@ def validate(model: type[M], payload: dict[str, Any]) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise BadMessage(f"invalid payload: {error_summary(exc)}") from exc
+        first = exc.errors(include_url=False)[0]["loc"] if exc.error_count() else ()
+        field = ".".join(str(part) for part in first) or None
+        raise BadMessage(f"invalid payload: {error_summary(exc)}", field=field) from exc
 
 
 def error_summary(exc: ValidationError) -> str:
