@@ -313,3 +313,30 @@ async def test_www_host_alias_is_the_same_repository(client: httpx.AsyncClient) 
         )
     )
     assert found["id"] == pid  # type: ignore[index]
+
+
+async def test_git_state_of_completed_work_is_refused(client: httpx.AsyncClient) -> None:
+    pid = await register(client)
+    wt = await worktree(client, pid)
+    merged = ok(
+        await client.post(
+            f"{API}/worktrees/{wt['id']}/merge",
+            json={"merged_by": "agent-merger-1", "merge_commit_hash": "f6e5d4c3b2a1"},
+        )
+    )
+    assert merged["active"] is False  # type: ignore[index]
+    report = {"has_uncommitted": True, "uncommitted_count": 5, "ahead": 3}
+    err = error(
+        await client.patch(f"{API}/worktrees/{wt['id']}/git-state", json=report),
+        409,
+        "CONFLICT",
+    )
+    assert "no longer active" in str(err["message"])
+    err = error(
+        await client.patch(f"{API}/work/{wt['id']}/git-state", json={"ahead_of_trunk": 9}),
+        409,
+        "CONFLICT",
+    )
+    # The final state is kept.
+    final = ok(await client.get(f"{API}/worktrees/{wt['id']}"))
+    assert (final["ahead_of_trunk"], final["has_uncommitted_changes"]) == (0, False)  # type: ignore[index]
