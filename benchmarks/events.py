@@ -30,7 +30,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from benchmarks.fixtures import Fixtures, WorkTarget
 from benchmarks.loadgen import clients
 from benchmarks.stats import summarize
-from imi.events.envelope import build_envelope
+from imi.outbox.envelope import build_envelope
 
 TIMEOUT = 120.0
 

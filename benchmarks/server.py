@@ -21,7 +21,7 @@ import aio_pika
 import httpx
 import psutil
 
-from imi.events import topology
+from imi.messaging import topology
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
@@ -15,14 +14,15 @@ from starlette.types import ASGIApp
 from imi.api.errors import install_error_handlers
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.db import create_engine, session_factory
-from imi.events.notify import EventHub
 from imi.logging import get_logger
 from imi.migrate import head_revision
+from imi.outbox.notify import EventHub
 from imi.pages import mount_static
 from imi.settings import Settings, get_settings
+from imi.version import imi_version
 
 if TYPE_CHECKING:
-    from imi.events.bus import EventBus
+    from imi.messaging.bus import EventBus
 
 log = get_logger(__name__)
 
@@ -47,8 +47,8 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     """
     from imi.api import health
     from imi.api.rest import API_PREFIX, rest_router
-    from imi.events.asyncapi import asyncapi_router
     from imi.graphql.router import graphql_router
+    from imi.messaging.asyncapi import asyncapi_router
     from imi.pages import pages_router
 
     return [
@@ -123,16 +123,9 @@ async def start_bus(
     """The Bloodbank link, when a broker is configured; otherwise events wait in the outbox."""
     if not settings.rabbitmq_url:
         return None
-    from imi.events.bus import EventBus
-    from imi.events.consumers import consumer_routers
+    from imi.messaging.bus import EventBus
+    from imi.messaging.consumers import consumer_routers
 
     bus = EventBus(settings, sessions, consumer_routers(settings, sessions), database_url)
     await bus.start()
     return bus
-
-
-def imi_version() -> str:
-    try:
-        return version("imi")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0.0.0"

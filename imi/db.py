@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from imi.errors import Conflict, DomainError, ValidationFailed
 from imi.settings import Settings
 
 
@@ -80,3 +82,19 @@ def sqlstate(exc: BaseException) -> str:
         if isinstance(code, str):
             return code
     return ""
+
+
+# SQLSTATE class 22 ("data exception"): a value PostgreSQL refuses whatever the attempt (a NUL
+# byte in text, a number out of range, a bad datetime). Class 23: a constraint violation.
+DATA_EXCEPTION = "22"
+
+
+def domain_error_from_database(exc: BaseException) -> DomainError | None:
+    """What a database failure means to a caller, the one translation every adapter applies:
+    a constraint the services did not anticipate is a Conflict, a value the database refuses
+    is bad input (ValidationFailed); anything else (None) is a fault of the server."""
+    if isinstance(exc, IntegrityError):
+        return Conflict("The request conflicts with existing data")
+    if isinstance(exc, DBAPIError) and sqlstate(exc).startswith(DATA_EXCEPTION):
+        return ValidationFailed("A value cannot be stored: it is out of range or malformed")
+    return None

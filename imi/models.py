@@ -4,8 +4,8 @@ from sqlmodel import SQLModel
 
 from imi.activities.models import Activity
 from imi.components.models import Component, ComponentRelationship
-from imi.events.models import Event, ProcessedMessage
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
+from imi.outbox.models import Event, ProcessedMessage
 from imi.projects.models import Project
 from imi.work.models import WorkItem
 

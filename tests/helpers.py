@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imi.events.models import Event
+from imi.outbox.models import Event
 
 
 async def events_of(session: AsyncSession, event_type: str | None = None) -> list[Event]:

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from imi.activities.models import Activity, ActivityCreate
 from imi.errors import NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
+from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window
 from imi.projects.models import Project
 from imi.serialize import row_dict

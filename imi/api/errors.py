@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from imi.db import sqlstate
+from imi.db import domain_error_from_database
 from imi.errors import DomainError
 from imi.logging import get_logger
 
@@ -102,19 +102,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
-async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
-    # Services turn expected races into Conflicts; a constraint that still fires is one too.
-    log.warning("constraint violation", error=str(getattr(exc, "orig", exc)))
-    return error_response(409, "CONFLICT", "The request conflicts with existing data")
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Class 22 is "data exception": a value PostgreSQL refuses (a NUL byte in text, a number
-    # out of range). That is bad input, not a server fault.
-    if sqlstate(exc).startswith("22"):
-        log.info("value refused by the database", error=str(getattr(exc, "orig", exc)))
-        return error_response(400, "VALIDATION_ERROR", "A value in the request cannot be stored")
-    return await _unexpected_error(request, exc)
+    # Services turn expected races into domain errors; what still reaches us is translated
+    # the one way every adapter does (a constraint: 409, a refused value: 400).
+    translated = domain_error_from_database(exc)
+    if translated is None:
+        return await _unexpected_error(request, exc)
+    log.info("database refused the request", error=str(getattr(exc, "orig", exc))[:500])
+    return await _domain_error(request, translated)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -126,6 +121,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

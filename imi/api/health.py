@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imi.logging import get_logger
 
-if TYPE_CHECKING:
-    from imi.events.bus import EventBus
+
+class BrokerProbe(Protocol):
+    """What health needs of the messaging adapter's bus (``app.state.bus``)."""
+
+    async def state(self) -> str: ...
+
 
 log = get_logger(__name__)
 
@@ -97,7 +101,7 @@ async def _database_health(engine: AsyncEngine, head: str) -> tuple[dict[str, An
     return {"status": "up", "revision": revision, "head": head}, outbox
 
 
-async def _broker_health(bus: EventBus | None) -> dict[str, Any]:
+async def _broker_health(bus: BrokerProbe | None) -> dict[str, Any]:
     # No broker configured: events wait in the outbox until one is.
     return {"status": "disabled" if bus is None else await bus.state()}
 

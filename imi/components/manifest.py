@@ -42,7 +42,7 @@ from sqlmodel import col
 from imi.components.models import Component, ComponentKind
 from imi.components.service import UNIQUE_NAME, component_payload, require_project
 from imi.errors import ValidationFailed
-from imi.events.outbox import PendingEvent, emit
+from imi.outbox import PendingEvent, emit
 from imi.serialize import jsonable
 
 ManifestFormat = Literal["toml", "yaml"]

@@ -24,8 +24,8 @@ from imi.components.models import (
     RelationshipCreate,
 )
 from imi.errors import Conflict, NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
 from imi.models_base import Page
+from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window
 from imi.projects.models import Project
 from imi.serialize import row_dict

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from strawberry.scalars import JSON
 
-from imi.events.models import Event as EventRow
 from imi.graphql.context import Context
 from imi.graphql.loaders import Loader
 from imi.graphql.loaders.windows import PageOf, windowed
 from imi.graphql.pagination import Connection, Window, connection
+from imi.outbox.models import Event as EventRow
 
 Info = strawberry.Info[Context, None]
 

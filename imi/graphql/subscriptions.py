@@ -1,4 +1,4 @@
-"""Live subscriptions over graphql-transport-ws, fed by committed events (imi/events/notify.py).
+"""Live subscriptions over graphql-transport-ws, fed by committed events (imi/outbox/notify.py).
 
 Each subscription registers a filter with the process's EventHub, so it receives only events
 whose transaction committed, whichever replica wrote them. A subscriber that falls too far
@@ -16,13 +16,13 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from sqlmodel import col
 
-from imi.events.envelope import V2_CONTRACT_EVENTS
-from imi.events.models import Event as EventRow
-from imi.events.notify import EventFilter, EventHub, EventSubscription, StreamClosed
 from imi.graphql.context import Context
 from imi.graphql.events import Event
 from imi.graphql.ids import parse_any_id
 from imi.graphql.work import WorkItem
+from imi.outbox.envelope import V2_CONTRACT_EVENTS
+from imi.outbox.models import Event as EventRow
+from imi.outbox.notify import EventFilter, EventHub, EventSubscription, StreamClosed
 from imi.work.models import WorkItem as WorkItemRow
 
 Info = strawberry.Info[Context, None]

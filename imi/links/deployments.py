@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import Conflict, NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
 from imi.links.common import FRESH, INSERTED, dedupe, table_of, work_refs
 from imi.links.models import Deployment, DeploymentInput, DeploymentResult, DeploymentWorkItem
+from imi.outbox import PendingEvent, emit
 from imi.serialize import row_dict
 from imi.work.models import WorkItem
 

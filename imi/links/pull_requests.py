@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import Conflict, NotFound, ValidationFailed
-from imi.events.models import Event
-from imi.events.outbox import PendingEvent, emit
 from imi.links.common import FRESH, WorkRef, parse_uuid, require_work_item
 from imi.links.models import PRState, PullRequest, PullRequestInput, PullRequestResult
+from imi.outbox import PendingEvent, emit
+from imi.outbox.models import Event
 from imi.serialize import row_dict
 
 PR_CREATED = "imi.pr.created"

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
 from imi.links.common import FRESH, INSERTED, WorkRef, require_work_item, table_of
 from imi.links.models import LinkKind, Ticket, TicketLink, TicketLinkInput, TicketLinkResult
+from imi.outbox import PendingEvent, emit
 from imi.serialize import row_dict
 from imi.work.models import WorkItem
 

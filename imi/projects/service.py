@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
 from imi.models_base import Page
+from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window
 from imi.projects.models import (
     Project,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import Conflict, NotFound, ValidationFailed
-from imi.events.outbox import PendingEvent, emit
+from imi.outbox import PendingEvent, emit
 from imi.projects.models import Project
 from imi.serialize import row_dict
 from imi.settings import get_settings

@@ -157,7 +157,7 @@ async def test_correlation_id_is_echoed_and_stored_on_events(
 ) -> None:
     from sqlalchemy import select
 
-    from imi.events.models import Event
+    from imi.outbox.models import Event
 
     response = await client.post(
         f"{API}/projects", json={"remote_origin": ORIGIN}, headers={"X-Correlation-ID": "req-42"}

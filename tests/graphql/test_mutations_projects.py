@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from imi.events.models import Event
 from imi.graphql.ids import to_global_id
+from imi.outbox.models import Event
 from tests.graphql.conftest import GraphQL
 
 

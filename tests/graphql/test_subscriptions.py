@@ -29,10 +29,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.app import create_app
-from imi.events.models import Event
-from imi.events.notify import EventHub, SubscriberLagged
-from imi.events.outbox import PendingEvent, emit
 from imi.graphql.ids import to_global_id
+from imi.outbox import PendingEvent, emit
+from imi.outbox.models import Event
+from imi.outbox.notify import EventHub, SubscriberLagged
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
 from imi.work.models import GitState, WorkStart

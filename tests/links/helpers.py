@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import SQLModel, col
 
-from imi.events.models import Event
+from imi.outbox.models import Event
 
 
 async def events_of(session: AsyncSession, event_type: str | None = None) -> list[Event]:

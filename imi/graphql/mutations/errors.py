@@ -15,11 +15,11 @@ from uuid import UUID
 
 import pydantic
 import strawberry
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.utils.str_converters import to_camel_case
 
-from imi.db import sqlstate
+from imi.db import domain_error_from_database
 from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
 from imi.graphql.context import Context
 from imi.graphql.ids import parse_any_id
@@ -112,18 +112,12 @@ async def run_in_transaction(
         return to_failure(error, renames, target)
     except pydantic.ValidationError as error:
         return invalid_input(error, renames)
-    except IntegrityError as error:
-        log.warning("constraint violation in mutation", error=str(error.orig))
-        return ConflictError(message="The request conflicts with existing data", field=None)
     except DBAPIError as error:
-        if not sqlstate(error).startswith(DATA_EXCEPTION):
+        translated = domain_error_from_database(error)
+        if translated is None:
             raise
-        log.warning("value refused by the database in mutation", error=str(error.orig))
-        return ValidationError(message="A value is not acceptable to the database", field=None)
-
-
-# SQLSTATE class 22: invalid text encoding (NUL), value out of range, bad datetime, ...
-DATA_EXCEPTION = "22"
+        log.warning("database refused the mutation", error=str(error.orig)[:500])
+        return to_failure(translated, renames, None)
 
 
 def parse_id(value: str, type_name: str, field: str) -> UUID:

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.links.models import PullRequest
 from imi.work.models import WorkItem
-from tests.events.conftest import Bus
-from tests.events.consumers_support import (
+from tests.factories import make_project, make_work_item
+from tests.messaging.conftest import Bus
+from tests.messaging.consumers_support import (
     dead_letters,
     envelope,
     event_types,
@@ -20,7 +21,6 @@ from tests.events.consumers_support import (
     until,
     wait_processed,
 )
-from tests.factories import make_project, make_work_item
 
 ORIGIN = "git@github.com:acme/shop.git"
 SHA = "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0"

@@ -33,12 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from imi.correlation import reset_correlation_id, set_correlation_id
-from imi.db import sqlstate, unit_of_work
+from imi.db import domain_error_from_database, unit_of_work
 from imi.errors import DomainError, ValidationFailed
-from imi.events.consumers.parsing import BadMessage, Incoming, parse_message
-from imi.events.models import ProcessedMessage
-from imi.events.outbox import PendingEvent, emit
 from imi.logging import get_logger
+from imi.messaging.consumers.parsing import BadMessage, Incoming, parse_message
+from imi.outbox import PendingEvent, emit
+from imi.outbox.models import ProcessedMessage
 
 log = get_logger(__name__)
 
@@ -181,29 +181,33 @@ class Consumer:
                 await route.handler(session, incoming)
         except BadMessage as exc:
             return await self._malformed(incoming, route, fields, str(exc), field=exc.field)
-        except DBAPIError as exc:
-            # Class 22 (data exception: a number out of range, a NUL byte) is a value the
-            # database refuses whatever the attempt; retrying cannot help, so it is malformed.
-            if not sqlstate(exc).startswith("22"):
-                raise
-            reason = f"a value cannot be stored: {str(getattr(exc, 'orig', exc))[:200]}"
-            return await self._malformed(incoming, route, fields, reason)
         except Skip as exc:
             await self._record(incoming)
             log.info("nothing to update; skipped", **fields, reason=str(exc))
             return Outcome.SKIPPED
-        except DomainError as exc:
+        except (DomainError, DBAPIError) as error:
+            # A database failure is translated the way every adapter does; one that means
+            # nothing to the caller (a lost connection) propagates and is retried.
+            failure = error if isinstance(error, DomainError) else domain_error_from_database(error)
+            if failure is None:
+                raise
             if route.failure_event:
                 await self._answer(
-                    incoming, route.failure_event, exc.code, exc.message, **exc.details
+                    incoming, route.failure_event, failure.code, failure.message, **failure.details
                 )
-                log.info("command failed", **fields, code=exc.code, reason=exc.message)
+                log.info("command failed", **fields, code=failure.code, reason=failure.message)
                 return Outcome.ANSWERED
-            if isinstance(exc, ValidationFailed):
-                log.warning("invalid message dead-lettered", **fields, reason=exc.message)
+            if isinstance(failure, ValidationFailed):
+                # A value that can never be stored (or a rule it breaks): retrying cannot help.
+                log.warning("invalid message dead-lettered", **fields, reason=failure.message)
                 return Outcome.DEAD
             await self._record(incoming)
-            log.info("message not applicable; skipped", **fields, code=exc.code, reason=exc.message)
+            log.info(
+                "message not applicable; skipped",
+                **fields,
+                code=failure.code,
+                reason=failure.message,
+            )
             return Outcome.SKIPPED
         log.debug("message handled", **fields)
         return Outcome.DONE

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from imi.app import create_app
-from imi.events import topology
-from imi.events.asyncapi import asyncapi_document
-from imi.events.catalogue import PUBLISHED
-from imi.events.consumers import commands
+from imi.messaging import topology
+from imi.messaging.asyncapi import asyncapi_document
+from imi.messaging.catalogue import PUBLISHED
+from imi.messaging.consumers import commands
 from imi.settings import Settings
 
 IMI = Path(__file__).resolve().parents[2] / "imi"

@@ -15,9 +15,9 @@ from typing import Literal
 from faststream.rabbit import RabbitBroker, RabbitRouter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.events import topology
-from imi.events.relay import OutboxRelay
 from imi.logging import get_logger
+from imi.messaging import topology
+from imi.messaging.relay import OutboxRelay
 from imi.settings import Settings
 
 log = get_logger(__name__)

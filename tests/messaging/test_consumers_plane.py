@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.links.models import Ticket
-from tests.events.conftest import Bus
-from tests.events.consumers_support import (
+from tests.messaging.conftest import Bus
+from tests.messaging.consumers_support import (
     dead_letters,
     envelope,
     event_types,

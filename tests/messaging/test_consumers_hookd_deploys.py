@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imi.links.models import Deployment, DeploymentWorkItem
 from imi.projects.models import Project
 from imi.work.models import WorkItem
-from tests.events.conftest import Bus
-from tests.events.consumers_support import (
+from tests.factories import make_project, make_work_item
+from tests.messaging.conftest import Bus
+from tests.messaging.consumers_support import (
     dead_letters,
     envelope,
     event_types,
@@ -22,7 +23,6 @@ from tests.events.consumers_support import (
     until,
     wait_processed,
 )
-from tests.factories import make_project, make_work_item
 
 ORIGIN = "git@github.com:acme/tools.git"
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

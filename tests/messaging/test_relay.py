@@ -14,12 +14,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.app import create_app
-from imi.events.bus import EventBus
-from imi.events.models import Event
+from imi.messaging.bus import EventBus
+from imi.outbox.models import Event
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
 from imi.settings import Settings
-from tests.events.conftest import Bus, Proxy
+from tests.messaging.conftest import Bus, Proxy
 
 
 @asynccontextmanager

@@ -10,9 +10,9 @@ from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitRouter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.events import topology
-from imi.events.consumers import commands, deploys, git, mutations, plane
-from imi.events.consumers.handling import Consumer
+from imi.messaging import topology
+from imi.messaging.consumers import commands, deploys, git, mutations, plane
+from imi.messaging.consumers.handling import Consumer
 from imi.settings import Settings
 
 PREFETCH = 10

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from imi.events import topology
-from imi.events.catalogue import ENVELOPE, PUBLISHED, JsonSchema
-from imi.events.consumed import CONSUMED, consumed_schemas
+from imi.messaging import topology
+from imi.messaging.catalogue import ENVELOPE, PUBLISHED, JsonSchema
+from imi.messaging.consumed import CONSUMED, consumed_schemas
 from imi.pages import static_url
 from imi.settings import Settings
 
@@ -202,7 +202,7 @@ PAGE = """<!DOCTYPE html>
 
 def asyncapi_router(settings: Settings) -> APIRouter:
     """``GET /asyncapi.json`` (the document) and ``GET /asyncapi`` (a page rendering it)."""
-    from imi.app import imi_version
+    from imi.version import imi_version
 
     router = APIRouter(tags=["operations"])
     built: list[dict[str, Any]] = []  # built on first request, then served as is

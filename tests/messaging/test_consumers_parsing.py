@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from imi.events.consumers.git import git_state, pr_state
-from imi.events.consumers.handling import _key_matches
-from imi.events.consumers.parsing import BadMessage, parse_message
-from imi.events.consumers.plane import ticket_key, ticket_state
 from imi.links.models import PRState
+from imi.messaging.consumers.git import git_state, pr_state
+from imi.messaging.consumers.handling import _key_matches
+from imi.messaging.consumers.parsing import BadMessage, parse_message
+from imi.messaging.consumers.plane import ticket_key, ticket_state
 from imi.work.matching import branch_of_ref
 
 

@@ -117,7 +117,7 @@ async def bus(rabbitmq_url: str) -> AsyncIterator[Bus]:
         yield Bus(settings, exchange_name, prefix, channel, tap)
     finally:
         # Remove what iMi declared for this test.
-        from imi.events.topology import DLX_NAME, QUEUES
+        from imi.messaging.topology import DLX_NAME, QUEUES
 
         cleanup = await connection.channel()
         for spec in QUEUES:

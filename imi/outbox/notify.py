@@ -31,8 +31,8 @@ from typing import Any
 
 import asyncpg
 
-from imi.events.models import Event
 from imi.logging import get_logger
+from imi.outbox.models import Event
 
 log = get_logger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imi.events.consumers.handling import Route, Skip
-from imi.events.consumers.parsing import BadMessage, Incoming, error_summary, pick, pick_text
 from imi.links.models import PRState, PullRequestInput
 from imi.links.service import link_pull_request
+from imi.messaging.consumers.handling import Route, Skip
+from imi.messaging.consumers.parsing import BadMessage, Incoming, error_summary, pick, pick_text
 from imi.models_base import Count
 from imi.work import matching
 from imi.work.models import GitState

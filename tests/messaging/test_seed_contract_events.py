@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.projects.models import Project
 from imi.work.models import WorkItem
-from tests.events.conftest import Bus
-from tests.events.consumers_support import (
+from tests.factories import make_project, make_work_item
+from tests.messaging.conftest import Bus
+from tests.messaging.consumers_support import (
     dead_letters,
     envelope,
     processed_count,
@@ -26,7 +27,6 @@ from tests.events.consumers_support import (
     v2_envelope,
     wait_processed,
 )
-from tests.factories import make_project, make_work_item
 
 ORIGIN = "git@github.com:delorenj/my-awesome-app.git"
 

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Integer, Table, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 
-from imi.events.envelope import ENVELOPE_VERSION
 from imi.models import metadata
+from imi.outbox.envelope import ENVELOPE_VERSION
 
 JsonSchema = dict[str, Any]
 

@@ -21,12 +21,12 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.events.notify import plain_dsn
 from imi.logging import get_logger
+from imi.outbox.notify import plain_dsn
 from imi.settings import Settings
 
 if TYPE_CHECKING:
-    from imi.events.bus import EventBus
+    from imi.messaging.bus import EventBus
 
 log = get_logger(__name__)
 

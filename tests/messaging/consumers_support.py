@@ -15,9 +15,9 @@ import aio_pika
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.events.models import Event, ProcessedMessage
-from tests.events.conftest import Bus
-from tests.events.test_relay import serving, wait_connected
+from imi.outbox.models import Event, ProcessedMessage
+from tests.messaging.conftest import Bus
+from tests.messaging.test_relay import serving, wait_connected
 
 T = TypeVar("T")
 

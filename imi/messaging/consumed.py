@@ -1,6 +1,6 @@
 """What iMi's consumers accept, per queue and routing key, as JSON schemas (for AsyncAPI).
 
-The consumers read leniently (see ``imi.events.consumers``); these schemas document the
+The consumers read leniently (see ``imi.messaging.consumers``); these schemas document the
 fields they look for. Payload models the consumers validate with are used directly.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from imi.events.catalogue import BOOL, INT, OBJECT, TEXT, TIME, JsonSchema
-from imi.events.catalogue import array as array_of
-from imi.events.consumers.commands import CompleteWorkCommand, WorktreeCreateCommand
-from imi.events.consumers.deploys import DeployEvent
-from imi.events.consumers.git import SyncCompleted
-from imi.events.consumers.mutations import ToolMutation
 from imi.links.models import TicketLinkInput
+from imi.messaging.catalogue import BOOL, INT, OBJECT, TEXT, TIME, JsonSchema
+from imi.messaging.catalogue import array as array_of
+from imi.messaging.consumers.commands import CompleteWorkCommand, WorktreeCreateCommand
+from imi.messaging.consumers.deploys import DeployEvent
+from imi.messaging.consumers.git import SyncCompleted
+from imi.messaging.consumers.mutations import ToolMutation
 from imi.projects.models import ProjectCreate
 from imi.work.models import WorkStart
 

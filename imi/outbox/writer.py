@@ -13,8 +13,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.correlation import get_correlation_id
-from imi.events.envelope import build_envelope
-from imi.events.models import Event
+from imi.outbox.envelope import build_envelope
+from imi.outbox.models import Event
 from imi.serialize import jsonable
 from imi.settings import get_settings
 

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.events.consumers import commands, handling
-from imi.events.models import ProcessedMessage
 from imi.links.models import Ticket, TicketLink
+from imi.messaging.consumers import commands, handling
+from imi.outbox.models import ProcessedMessage
 from imi.projects.models import Project
 from imi.work.models import WorkItem
-from tests.events.conftest import Bus
-from tests.events.consumers_support import (
+from tests.messaging.conftest import Bus
+from tests.messaging.consumers_support import (
     dead_letters,
     envelope,
     event_types,

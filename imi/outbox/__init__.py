@@ -1,0 +1,9 @@
+"""What the domain writes when state changes: events recorded in the same transaction.
+
+The domain calls :func:`emit` with :class:`PendingEvent`s; the messaging adapter publishes the
+committed rows later. This package imports nothing above the domain.
+"""
+
+from imi.outbox.writer import PendingEvent, emit
+
+__all__ = ["PendingEvent", "emit"]
