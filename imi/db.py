@@ -96,5 +96,5 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
     if isinstance(exc, IntegrityError):
         return Conflict("The request conflicts with existing data")
     if isinstance(exc, DBAPIError) and sqlstate(exc).startswith(DATA_EXCEPTION):
-        return ValidationFailed("A value cannot be stored: it is out of range or malformed")
+        return ValidationFailed("A value is not acceptable to the database: it cannot be stored")
     return None

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.db import unit_of_work
 from imi.errors import NotFound, ValidationFailed
 
 
@@ -18,7 +19,7 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
     ``scope="function"`` below makes the commit happen before the response is sent, so a
     client never sees success for a transaction that then fails to commit.
     """
-    async with request.app.state.sessions() as session, session.begin():
+    async with unit_of_work(request.app.state.sessions) as session:
         yield session
 
 

@@ -26,7 +26,7 @@ from imi.components.models import (
 from imi.errors import Conflict, NotFound, ValidationFailed
 from imi.models_base import Page
 from imi.outbox import PendingEvent, emit
-from imi.pagination import check_window
+from imi.pagination import check_window, fetch_entity_page
 from imi.projects.models import Project
 from imi.serialize import row_dict
 
@@ -214,19 +214,10 @@ async def list_components(
         conditions.append(col(Component.enabled).is_(enabled))
     if metadata:
         conditions.append(col(Component.meta).op("@>")(literal(metadata, JSONB)))
-    total = func.count().over().label("total")
-    stmt = (
-        select(Component, total)
-        .where(*conditions)
-        .order_by(col(Component.name), col(Component.id))
-        .limit(limit)
-        .offset(offset)
+    order = (col(Component.name), col(Component.id))
+    return await fetch_entity_page(
+        session, Component, conditions=conditions, order_by=order, limit=limit, offset=offset
     )
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
-    count = await session.scalar(select(func.count()).select_from(Component).where(*conditions))
-    return Page([], int(count or 0), limit, offset)
 
 
 async def relate_components(

@@ -13,7 +13,7 @@ from sqlmodel import col
 from imi.errors import NotFound, ValidationFailed
 from imi.models_base import Page
 from imi.outbox import PendingEvent, emit
-from imi.pagination import check_window
+from imi.pagination import check_window, fetch_entity_page
 from imi.projects.models import (
     Project,
     ProjectCounts,
@@ -113,9 +113,18 @@ async def _locked(session: AsyncSession, project_id: uuid.UUID) -> Project:
     return project
 
 
-async def get_project_by_normalized_origin(session: AsyncSession, normalized: str) -> Project:
+async def find_project_by_remote(session: AsyncSession, remote_origin: str) -> Project | None:
+    """The project of a remote origin in any spelling; ValidationFailed for a malformed one."""
+    return await _by_normalized_origin(session, normalize_remote_origin(remote_origin))
+
+
+async def _by_normalized_origin(session: AsyncSession, normalized: str) -> Project | None:
     stmt = select(Project).where(col(Project.remote_origin_normalized) == normalized)
-    project = (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_project_by_normalized_origin(session: AsyncSession, normalized: str) -> Project:
+    project = await _by_normalized_origin(session, normalized)
     if project is None:
         raise NotFound("project", normalized, field="remote_origin")
     return project
@@ -141,19 +150,10 @@ async def list_projects(
         conditions.append(col(Project.active).is_(active))
     if metadata:
         conditions.append(col(Project.meta).op("@>")(literal(metadata, JSONB)))
-    total = func.count().over().label("total")
-    stmt = (
-        select(Project, total)
-        .where(*conditions)
-        .order_by(col(Project.name), col(Project.id))
-        .limit(limit)
-        .offset(offset)
+    order = (col(Project.name), col(Project.id))
+    return await fetch_entity_page(
+        session, Project, conditions=conditions, order_by=order, limit=limit, offset=offset
     )
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
-    count = await session.scalar(select(func.count()).select_from(Project).where(*conditions))
-    return Page([], int(count or 0), limit, offset)
 
 
 async def search_projects(

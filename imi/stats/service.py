@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,19 +33,21 @@ _STATS_SQL = text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Counts. In flight = active (FR-2.4); ``uncommitted_work_items`` and
-    ``unmerged_work_items`` count the active work with uncommitted changes / commits ahead of
-    trunk, as a project's ``worktree_counts`` do."""
+class Stats(BaseModel):
+    """Exact counts across the registry, declared once: REST and GraphQL show these fields.
+
+    In flight = active (FR-2.4); the uncommitted / unmerged counts are the active work with
+    uncommitted changes / commits ahead of trunk, as a project's ``worktree_counts``."""
+
+    model_config = ConfigDict(frozen=True)
 
     total_projects: int
     active_projects: int
     total_work_items: int
     active_work_items: int
-    in_flight_work_items: int
-    uncommitted_work_items: int
-    unmerged_work_items: int
+    in_flight_work_items: int = Field(description="Active work (= active work items, FR-2.4).")
+    uncommitted_work_items: int = Field(description="Active work with uncommitted changes.")
+    unmerged_work_items: int = Field(description="Active work with commits not yet on trunk.")
     completed_work_items: int
     total_components: int
     enabled_components: int
@@ -56,8 +57,10 @@ class Stats:
     open_pull_requests: int
     total_deployments: int
     total_activities: int
-    activities_last_24h: int
-    unpublished_events: int
+    activities_last_24h: int = Field(description="Activities in the last 24 hours.")
+    unpublished_events: int = Field(
+        description="Events committed but not yet confirmed by the broker."
+    )
 
 
 async def get_stats(session: AsyncSession) -> Stats:

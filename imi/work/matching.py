@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.links.models import PullRequest
-from imi.projects.models import Project
-from imi.projects.origin import normalize_remote_origin
+from imi.projects.service import find_project_by_remote
 from imi.work.models import WorkItem
 
 # Shorter hashes are too ambiguous to match by prefix.
@@ -31,13 +30,6 @@ def branch_of_ref(ref: str) -> str | None:
     if ref.startswith("refs/"):
         return None
     return ref or None
-
-
-async def project_by_remote(session: AsyncSession, remote: str) -> Project | None:
-    """The project of a remote origin in any spelling; ValidationFailed for a malformed one."""
-    normalized = normalize_remote_origin(remote)
-    stmt = select(Project).where(col(Project.remote_origin_normalized) == normalized)
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def work_on_branch(
@@ -62,7 +54,7 @@ async def work_by_remote_branch(
     session: AsyncSession, remote: str, branch: str, *, include_inactive: bool = False
 ) -> WorkItem | None:
     """The work item of (repository in any spelling, branch); None if either is unknown."""
-    project = await project_by_remote(session, remote)
+    project = await find_project_by_remote(session, remote)
     if project is None:
         return None
     return await work_on_branch(session, project.id, branch, include_inactive=include_inactive)

@@ -6,16 +6,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import NotFound
 from imi.models_base import Page
-from imi.pagination import check_window
+from imi.pagination import check_window, fetch_entity_page, fetch_page
 from imi.projects.models import Project
 from imi.work.models import WorkFilter, WorkItem
 from imi.work.naming import parse_work_type
+
+# "What is agent X working on?": the most recently active first.
+RECENT_FIRST = (col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
 
 
 def _work_conditions(filters: WorkFilter) -> list[Any]:
@@ -39,19 +42,9 @@ async def list_work(
     """Work items, most recently active first ("what is agent X working on?")."""
     check_window(limit, offset)
     conditions = _work_conditions(filters)
-    total = func.count().over().label("total")
-    stmt = (
-        select(WorkItem, total)
-        .where(*conditions)
-        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
-        .limit(limit)
-        .offset(offset)
+    return await fetch_entity_page(
+        session, WorkItem, conditions=conditions, order_by=RECENT_FIRST, limit=limit, offset=offset
     )
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        return Page([r[0] for r in rows], int(rows[0][1]), limit, offset)
-    count = await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions))
-    return Page([], int(count or 0), limit, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +65,15 @@ async def list_in_flight(
         col(WorkItem.active),
     ]
     stmt = (
-        select(WorkItem, col(Project.name), func.count().over())
+        select(WorkItem, col(Project.name))
         .join(Project, col(Project.id) == col(WorkItem.project_id))
-        .where(*conditions)
-        .order_by(col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
-        .limit(limit)
-        .offset(offset)
+        .order_by(*RECENT_FIRST)
     )
-    rows = (await session.execute(stmt)).all()
-    total = int(rows[0][2]) if rows else 0
-    if not rows and offset:
-        total = int(
-            await session.scalar(select(func.count()).select_from(WorkItem).where(*conditions)) or 0
-        )
-    return Page([InFlightRow(item, name) for item, name, _ in rows], total, limit, offset)
+    page = await fetch_page(
+        session, stmt, count_from=WorkItem, conditions=conditions, limit=limit, offset=offset
+    )
+    rows = [InFlightRow(item, name) for item, name in page.items]
+    return Page(rows, page.total, limit, offset)
 
 
 async def working_path(

@@ -94,7 +94,7 @@ async def test_a_value_the_database_refuses_is_a_validation_error(graphql: Graph
     error = await log(graphql, agentId="a", activityType="CREATED", description="x\x00y")
     assert error == {
         "__typename": "ValidationError",
-        "message": "A value is not acceptable to the database",
+        "message": "A value is not acceptable to the database: it cannot be stored",
         "field": None,
     }
     result = await log(graphql, agentId="a", activityType="CREATED")

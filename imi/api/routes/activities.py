@@ -45,36 +45,17 @@ class RecentWorkOut(BaseModel):
     project_name: str | None
 
 
-class StatsOut(BaseModel):
-    """v2 field names and the v3 counts side by side."""
+class StatsOut(Stats):
+    """The domain's counts with the v2 contract's names beside them."""
 
-    total_projects: int
-    active_projects: int
-    total_worktrees: int
-    active_worktrees: int
-    in_flight_worktrees: int
-    total_activities: int
-    activities_last_24h: int
-    total_work_items: int
-    active_work_items: int
-    in_flight_work_items: int = Field(description="Active work (FR-2.4): = active_work_items.")
-    uncommitted_work_items: int = Field(description="Active work with uncommitted changes.")
-    unmerged_work_items: int = Field(description="Active work with commits not yet on trunk.")
-    completed_work_items: int
-    total_components: int
-    enabled_components: int
-    component_relationships: int
-    total_tickets: int
-    total_pull_requests: int
-    open_pull_requests: int
-    total_deployments: int
-    unpublished_events: int
+    total_worktrees: int = Field(description="v2 name of total_work_items.")
+    active_worktrees: int = Field(description="v2 name of active_work_items.")
+    in_flight_worktrees: int = Field(description="v2 name of in_flight_work_items.")
 
     @classmethod
     def of(cls, stats: Stats) -> StatsOut:
-        fields = {k: getattr(stats, k) for k in Stats.__dataclass_fields__}
         return cls(
-            **fields,
+            **stats.model_dump(),
             total_worktrees=stats.total_work_items,
             active_worktrees=stats.active_work_items,
             in_flight_worktrees=stats.in_flight_work_items,

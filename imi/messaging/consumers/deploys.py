@@ -20,6 +20,7 @@ from imi.links.models import DeploymentInput
 from imi.links.service import link_deployment
 from imi.messaging.consumers.handling import Route, Skip
 from imi.messaging.consumers.parsing import BadMessage, Incoming, error_summary, pick_text, validate
+from imi.projects.service import find_project_by_remote
 from imi.work import matching
 
 ACTION_STATUS = {
@@ -64,7 +65,7 @@ async def shipped_work(
 ) -> list[uuid.UUID]:
     if event.work_item_ids:
         return list(dict.fromkeys(event.work_item_ids))
-    project = await matching.project_by_remote(session, remote) if remote else None
+    project = await find_project_by_remote(session, remote) if remote else None
     if remote and project is None:
         return []
     found: list[uuid.UUID] = []
