@@ -4,12 +4,29 @@ routes and the v2 commands both read these, so the two speak the dialect the sam
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from imi.models_base import Input, Metadata
-from imi.work.models import WorkSource, WorkStart
+from imi.models_base import Count, Input, Metadata
+from imi.work.models import GitState, WorkSource, WorkStart
 from imi.work.naming import parse_work_type
+
+# Git-state fields: the v3 name, then the v2 contract's (002 section 1.2, git.sync_completed).
+GIT_STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "has_uncommitted_changes": ("has_uncommitted_changes", "has_uncommitted"),
+    "uncommitted_files_count": ("uncommitted_files_count", "uncommitted_count"),
+    "ahead_of_trunk": ("ahead_of_trunk", "ahead"),
+    "behind_trunk": ("behind_trunk", "behind"),
+    "last_commit_hash": ("last_commit_hash",),
+    "last_commit_message": ("last_commit_message",),
+    "last_sync_at": ("last_sync_at",),
+}
+
+
+def _aliases(field: str) -> AliasChoices:
+    return AliasChoices(*GIT_STATE_NAMES[field])
 
 
 class WorktreeCreateV2(Input):
@@ -48,3 +65,93 @@ class WorktreeCreateV2(Input):
             source=source,
             metadata=self.metadata,
         )
+
+
+class GitStateIn(Input):
+    """A git-state report; each field also accepts its v2 name (``has_uncommitted``, ...)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "has_uncommitted_changes": True,
+                "uncommitted_files_count": 5,
+                "ahead_of_trunk": 3,
+                "behind_trunk": 0,
+                "last_commit_hash": "a1b2c3d4e5f6",
+                "last_commit_message": "Add authentication endpoints",
+            }
+        }
+    )
+
+    has_uncommitted_changes: bool | None = Field(
+        default=None, validation_alias=_aliases("has_uncommitted_changes")
+    )
+    uncommitted_files_count: Count | None = Field(
+        default=None, validation_alias=_aliases("uncommitted_files_count")
+    )
+    ahead_of_trunk: Count | None = Field(default=None, validation_alias=_aliases("ahead_of_trunk"))
+    behind_trunk: Count | None = Field(default=None, validation_alias=_aliases("behind_trunk"))
+    last_commit_hash: str | None = None
+    last_commit_message: str | None = None
+    last_sync_at: datetime | None = Field(
+        default=None, description="When the state was read; older reports are ignored."
+    )
+
+    def to_domain(self) -> GitState:
+        # Only what the caller sent: absent fields keep their stored values.
+        return GitState(**self.model_dump(exclude_unset=True))
+
+
+class GitStateByBranchIn(GitStateIn):
+    """A git-state report addressed by project and branch instead of work item id."""
+
+    project_id: uuid.UUID
+    branch_name: str
+
+    def to_domain(self) -> GitState:
+        fields = self.model_dump(exclude_unset=True, exclude={"project_id", "branch_name"})
+        return GitState(**fields)
+
+
+class MergeIn(Input):
+    merged_by: str | None = None
+    merge_commit_hash: str | None = None
+
+
+class ActivityIn(Input):
+    """``POST /activities``; ``worktree_id`` (v2) and ``work_item_id`` (v3) are the same."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "agent_id": "agent-coder-1",
+                "worktree_id": "660e8400-e29b-41d4-a716-446655440001",
+                "activity_type": "modified",
+                "description": "Implemented JWT token validation",
+                "file_path": "src/auth/jwt.rs",
+                "metadata": {"lines_added": 45},
+            }
+        }
+    )
+
+    # Required as in the v2 contract (1.4 and MCP log_activity).
+    agent_id: str = Field(min_length=1)
+    work_item_id: uuid.UUID = Field(validation_alias=AliasChoices("worktree_id", "work_item_id"))
+    activity_type: str
+    description: str = Field(min_length=1)
+    file_path: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SyncCompleted(BaseModel):
+    """v2 ``git.sync_completed`` (002 section 2.2): a worktree's git state, by its path.
+    Other keys a sync tool adds are ignored (it is an event, not a command)."""
+
+    worktree_path: str
+    has_uncommitted: bool | None = None
+    uncommitted_count: Count | None = None
+    ahead: Count | None = None
+    behind: Count | None = None
+    last_commit_hash: str | None = None
+    last_commit_message: str | None = None
+    last_sync_at: datetime | None = None

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from imi.compat.v2 import SyncCompleted
 from imi.links.models import TicketLinkInput
 from imi.messaging.catalogue import BOOL, INT, OBJECT, TEXT, TIME, JsonSchema
 from imi.messaging.catalogue import array as array_of
 from imi.messaging.consumers.commands import CompleteWorkCommand, WorktreeCreateCommand
 from imi.messaging.consumers.deploys import DeployEvent
-from imi.messaging.consumers.git import SyncCompleted
 from imi.messaging.consumers.mutations import ToolMutation
 from imi.projects.models import ProjectCreate
 from imi.work.models import WorkStart

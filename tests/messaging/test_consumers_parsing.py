@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from imi.compat.bloodbank import BadMessage, parse_message
 from imi.links.models import PRState
 from imi.messaging.consumers.git import git_state, pr_state
 from imi.messaging.consumers.handling import _key_matches
-from imi.messaging.consumers.parsing import BadMessage, parse_message
 from imi.messaging.consumers.plane import ticket_key, ticket_state
 from imi.work.matching import branch_of_ref
 

@@ -12,7 +12,7 @@ from imi.activities import service
 from imi.activities.models import ActivityCreate, ActivityType
 from imi.api.deps import Session
 from imi.api.envelope import Envelope, error_responses
-from imi.api.inputs import ActivityIn
+from imi.compat.v2 import ActivityIn
 from imi.errors import ValidationFailed
 from imi.stats.service import Stats, get_stats
 

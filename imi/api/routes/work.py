@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Query
 
 from imi.api.deps import Session, parse_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, example, page_envelope
-from imi.api.inputs import GitStateByBranchIn, GitStateIn
 from imi.api.schemas import GitStateOut, WorkItemOut
+from imi.compat.v2 import GitStateByBranchIn, GitStateIn
 from imi.models_base import MAX_PAGE_SIZE
 from imi.work import queries, service
 from imi.work.models import WorkCompletion, WorkFilter, WorkStart, WorkStatus

@@ -10,9 +10,8 @@ from pydantic import BaseModel
 
 from imi.api.deps import Session, parse_id, parse_query_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope
-from imi.api.inputs import GitStateIn, MergeIn
 from imi.api.schemas import WorkItemOut
-from imi.compat.v2 import WorktreeCreateV2
+from imi.compat.v2 import GitStateIn, MergeIn, WorktreeCreateV2
 from imi.errors import ValidationFailed
 from imi.models_base import MAX_PAGE_SIZE
 from imi.projects.service import get_project

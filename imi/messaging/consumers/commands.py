@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.bloodbank import BadMessage, Incoming, validate
 from imi.compat.v2 import WorktreeCreateV2
 from imi.links.models import TicketLinkInput
 from imi.links.service import link_ticket
 from imi.messaging.consumers.handling import Route
-from imi.messaging.consumers.parsing import BadMessage, Incoming, validate
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
 from imi.work.models import SourceType, WorkCompletion, WorkSource, WorkStart

@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.bloodbank import BadMessage, Incoming, error_summary, pick_text, validate
 from imi.links.models import DeploymentInput
 from imi.links.service import link_deployment
 from imi.messaging.consumers.handling import Route, Skip
-from imi.messaging.consumers.parsing import BadMessage, Incoming, error_summary, pick_text, validate
 from imi.projects.service import find_project_by_remote
 from imi.work import matching
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.bloodbank import BadMessage, Incoming, error_summary, pick, pick_text
+from imi.compat.v2 import GIT_STATE_NAMES, SyncCompleted
 from imi.links.models import PRState, PullRequestInput
 from imi.links.service import link_pull_request
 from imi.messaging.consumers.handling import Route, Skip
-from imi.messaging.consumers.parsing import BadMessage, Incoming, error_summary, pick, pick_text
-from imi.models_base import Count
 from imi.work import matching
 from imi.work.models import GitState
 from imi.work.service import update_git_state
@@ -40,15 +40,16 @@ REPOSITORY_PATHS = (
     "repository.url",
     "repository",
 )
-# Keys of a git-state report, v3 name first.
+# Keys of a git-state report: the v3 and v2 names (imi.compat.v2), then what git producers
+# (push webhooks, hookd) call them.
+PRODUCER_STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "last_commit_hash": ("head_sha", "after", "head_commit.id", "sha"),
+    "last_commit_message": ("commit_message", "head_commit.message"),
+    "last_sync_at": ("synced_at", "pushed_at"),
+}
 STATE_FIELDS: dict[str, tuple[str, ...]] = {
-    "has_uncommitted_changes": ("has_uncommitted_changes", "has_uncommitted"),
-    "uncommitted_files_count": ("uncommitted_files_count", "uncommitted_count"),
-    "ahead_of_trunk": ("ahead_of_trunk", "ahead"),
-    "behind_trunk": ("behind_trunk", "behind"),
-    "last_commit_hash": ("last_commit_hash", "head_sha", "after", "head_commit.id", "sha"),
-    "last_commit_message": ("last_commit_message", "commit_message", "head_commit.message"),
-    "last_sync_at": ("last_sync_at", "synced_at", "pushed_at"),
+    field: (*names, *PRODUCER_STATE_NAMES.get(field, ()))
+    for field, names in GIT_STATE_NAMES.items()
 }
 ZERO_SHA = "0" * 40
 PR_ACTION_STATES = {
@@ -154,17 +155,6 @@ async def pull_request(session: AsyncSession, message: Incoming) -> None:
     except ValidationError as exc:
         raise BadMessage(f"invalid pull request: {error_summary(exc)}") from exc
     await link_pull_request(session, data)
-
-
-class SyncCompleted(BaseModel):
-    worktree_path: str
-    has_uncommitted: bool | None = None
-    uncommitted_count: Count | None = None
-    ahead: Count | None = None
-    behind: Count | None = None
-    last_commit_hash: str | None = None
-    last_commit_message: str | None = None
-    last_sync_at: datetime | None = None
 
 
 async def sync_completed(session: AsyncSession, message: Incoming) -> None:

@@ -32,11 +32,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from imi.compat.bloodbank import BadMessage, Incoming, parse_message
 from imi.correlation import reset_correlation_id, set_correlation_id
 from imi.db import domain_error_from_database, unit_of_work
 from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
-from imi.messaging.consumers.parsing import BadMessage, Incoming, parse_message
 from imi.outbox import PendingEvent, emit
 from imi.outbox.models import ProcessedMessage
 

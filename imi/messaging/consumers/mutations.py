@@ -13,8 +13,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.bloodbank import Incoming, validate
 from imi.messaging.consumers.handling import Route, Skip
-from imi.messaging.consumers.parsing import Incoming, validate
 from imi.work import matching
 from imi.work.models import WorkItem
 from imi.work.service import touch_work_items

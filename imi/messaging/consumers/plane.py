@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.compat.bloodbank import BadMessage, Incoming, pick, pick_text
 from imi.links.service import upsert_ticket
 from imi.messaging.consumers.handling import Route, Skip
-from imi.messaging.consumers.parsing import BadMessage, Incoming, pick, pick_text
 
 ISSUE_EVENTS = {"issue", "issues", "ticket", "work_item"}
 

@@ -1,4 +1,4 @@
-"""Turn a consumed AMQP message into an ``Incoming``: payload, message id, correlation id.
+"""Bloodbank producers' message shapes, read into an ``Incoming``: payload, ids, correlation.
 
 Accepted bodies (all JSON objects):
 - Bloodbank's EventEnvelope ``{event_id, event_type, payload, correlation_ids, source, ...}``;
