@@ -99,45 +99,13 @@ async def link_deployment(session: AsyncSession, data: DeploymentInput) -> Deplo
     deployment, created = await _upsert_locked(session, data, deploy_id, environment, status)
     changes: dict[str, Any] = {}
     if not created:
-        if deployment.environment != environment:
-            raise Conflict(
-                f"deploy {deploy_id} is recorded for {deployment.environment}, not {environment}",
-                field="environment",
-            )
-        changes = _field_changes(deployment, data, status)
-        if changes:
-            stmt = (
-                update(Deployment)
-                .where(col(Deployment.id) == deployment.id)
-                .values(**changes, updated_at=func.now())
-                .returning(Deployment)
-            )
-            deployment = (await session.scalars(stmt, execution_options=FRESH)).one()
-
-    attach = (
-        pg_insert(DeploymentWorkItem)
-        .values(
-            [{"deployment_id": deployment.id, "work_item_id": work_item_id} for work_item_id in ids]
-        )
-        .on_conflict_do_nothing()
-        .returning(col(DeploymentWorkItem.work_item_id))
-    )
-    added_set = set((await session.scalars(attach)).all())
-    added = [work_item_id for work_item_id in ids if work_item_id in added_set]
-
+        deployment, changes = await _refresh(session, deployment, data, environment, status)
+    added = await _attach(session, deployment, ids)
     if created:
         shipped = ids
         project_ids = dedupe(refs[work_item_id].project_id for work_item_id in ids)
     else:
-        stmt_all = (
-            select(col(DeploymentWorkItem.work_item_id), col(WorkItem.project_id))
-            .join(WorkItem, col(WorkItem.id) == col(DeploymentWorkItem.work_item_id))
-            .where(col(DeploymentWorkItem.deployment_id) == deployment.id)
-            .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
-        )
-        rows = (await session.execute(stmt_all)).all()
-        shipped = [row[0] for row in rows]
-        project_ids = dedupe(row[1] for row in rows)
+        shipped, project_ids = await _shipped(session, deployment)
 
     event_type = DEPLOY_COMPLETED if created or added else DEPLOY_UPDATED if changes else None
     if event_type is not None:
@@ -157,6 +125,62 @@ async def link_deployment(session: AsyncSession, data: DeploymentInput) -> Deplo
         work_item_ids=shipped,
         changed=event_type is not None,
     )
+
+
+async def _refresh(
+    session: AsyncSession,
+    deployment: Deployment,
+    data: DeploymentInput,
+    environment: str,
+    status: str,
+) -> tuple[Deployment, dict[str, Any]]:
+    """A known deployment re-sent: the same environment, the fields the caller set refreshed."""
+    if deployment.environment != environment:
+        raise Conflict(
+            f"deploy {deployment.deploy_id} is recorded for {deployment.environment}, "
+            f"not {environment}",
+            field="environment",
+        )
+    changes = _field_changes(deployment, data, status)
+    if changes:
+        stmt = (
+            update(Deployment)
+            .where(col(Deployment.id) == deployment.id)
+            .values(**changes, updated_at=func.now())
+            .returning(Deployment)
+        )
+        deployment = (await session.scalars(stmt, execution_options=FRESH)).one()
+    return deployment, changes
+
+
+async def _attach(
+    session: AsyncSession, deployment: Deployment, ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Attach the work items; the ones this call attached (not shipped before), in order."""
+    attach = (
+        pg_insert(DeploymentWorkItem)
+        .values(
+            [{"deployment_id": deployment.id, "work_item_id": work_item_id} for work_item_id in ids]
+        )
+        .on_conflict_do_nothing()
+        .returning(col(DeploymentWorkItem.work_item_id))
+    )
+    added = set((await session.scalars(attach)).all())
+    return [work_item_id for work_item_id in ids if work_item_id in added]
+
+
+async def _shipped(
+    session: AsyncSession, deployment: Deployment
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Everything a deployment ships, in the order attached, and the projects of that work."""
+    stmt = (
+        select(col(DeploymentWorkItem.work_item_id), col(WorkItem.project_id))
+        .join(WorkItem, col(WorkItem.id) == col(DeploymentWorkItem.work_item_id))
+        .where(col(DeploymentWorkItem.deployment_id) == deployment.id)
+        .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
+    )
+    rows = (await session.execute(stmt)).all()
+    return [row[0] for row in rows], dedupe(row[1] for row in rows)
 
 
 async def get_deployment(session: AsyncSession, deploy_id: str) -> Deployment:

@@ -153,8 +153,26 @@ async def link_pull_request(session: AsyncSession, data: PullRequestInput) -> Pu
         # Lost an insert race: the winner has committed, so the row is visible now.
         matches = await _locked_matches(session, url, work.project_id, data.pr_number)
     pr = _the_match(matches, url, data)
-    current, target = PRState(pr.state), data.pr_state
+    current = PRState(pr.state)
+    event_type, values = _changes(pr, data, url)
+    if not values:
+        return PullRequestResult(pull_request=pr, created=False, previous_state=current)
 
+    stmt = (
+        update(PullRequest)
+        .where(col(PullRequest.id) == pr.id)
+        .values(**values, updated_at=func.now())
+        .returning(PullRequest)
+    )
+    pr = (await session.scalars(stmt, execution_options=FRESH)).one()
+    await emit(session, _event(event_type, pr, work, current.value))
+    return PullRequestResult(pull_request=pr, created=False, previous_state=current, changed=True)
+
+
+def _changes(pr: PullRequest, data: PullRequestInput, url: str) -> tuple[str, dict[str, Any]]:
+    """The event and column values of moving a known PR to what ``data`` says (a legal state
+    transition, a new title, metadata merged); no values when nothing changes."""
+    current, target = PRState(pr.state), data.pr_state
     values: dict[str, Any] = {}
     event_type = PR_UPDATED
     if target is not current:
@@ -178,18 +196,7 @@ async def link_pull_request(session: AsyncSession, data: PullRequestInput) -> Pu
     merged_meta = {**pr.meta, **data.metadata}
     if merged_meta != pr.meta:
         values["meta"] = merged_meta
-    if not values:
-        return PullRequestResult(pull_request=pr, created=False, previous_state=current)
-
-    stmt = (
-        update(PullRequest)
-        .where(col(PullRequest.id) == pr.id)
-        .values(**values, updated_at=func.now())
-        .returning(PullRequest)
-    )
-    pr = (await session.scalars(stmt, execution_options=FRESH)).one()
-    await emit(session, _event(event_type, pr, work, current.value))
-    return PullRequestResult(pull_request=pr, created=False, previous_state=current, changed=True)
+    return event_type, values
 
 
 async def get_pull_request(session: AsyncSession, id_or_url: str | uuid.UUID) -> PullRequest:

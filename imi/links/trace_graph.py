@@ -113,16 +113,29 @@ def assemble(
         for entity in entities
         if not (kind == node_type and entity.id == root_id)
     ]
+    result.edges = _edges(work_items, links, prs, shipped)
+    return result
 
-    edges = result.edges
-    for item, project in work_items:
-        edges.append(TraceEdge("has_work", "project", project.id, "work_item", item.id))
-    for link, ticket in links:
-        edges.append(
-            TraceEdge("links", "ticket", ticket.id, "work_item", link.work_item_id, link.kind)
-        )
-    for pr in prs:
-        edges.append(TraceEdge("has_pr", "work_item", pr.work_item_id, "pull_request", pr.id))
+
+def _edges(
+    work_items: list[tuple[WorkItem, Project]],
+    links: list[tuple[TicketLink, Ticket]],
+    prs: list[PullRequest],
+    shipped: list[tuple[uuid.UUID, Deployment]],
+) -> list[TraceEdge]:
+    """project -> work item, ticket -> work item, work item -> PR, work item and its PRs ->
+    the deployments that shipped them."""
+    edges = [
+        TraceEdge("has_work", "project", project.id, "work_item", item.id)
+        for item, project in work_items
+    ]
+    edges += [
+        TraceEdge("links", "ticket", ticket.id, "work_item", link.work_item_id, link.kind)
+        for link, ticket in links
+    ]
+    edges += [
+        TraceEdge("has_pr", "work_item", pr.work_item_id, "pull_request", pr.id) for pr in prs
+    ]
     prs_by_work: dict[uuid.UUID, list[PullRequest]] = {}
     for pr in prs:
         prs_by_work.setdefault(pr.work_item_id, []).append(pr)
@@ -131,8 +144,8 @@ def assemble(
             TraceEdge("deployed_in", "work_item", work_item_id, "deployment", deployment.id)
         )
         # A deploy shipping a work item ships that work item's PRs.
-        for pr in prs_by_work.get(work_item_id, []):
-            edges.append(
-                TraceEdge("deployed_in", "pull_request", pr.id, "deployment", deployment.id)
-            )
-    return result
+        edges += [
+            TraceEdge("deployed_in", "pull_request", pr.id, "deployment", deployment.id)
+            for pr in prs_by_work.get(work_item_id, [])
+        ]
+    return edges

@@ -141,6 +141,24 @@ async def update_git_state(
     (``applied`` False), so a late, out-of-order report never overwrites newer state. A report
     on completed (inactive) work is a Conflict: its state is final.
     """
+    item = await _lock_reported_item(session, work_item_id, project_id, branch_name)
+    synced_at = _sync_time(state)
+    if item.last_sync_at is not None and synced_at < item.last_sync_at:
+        return GitStateResult(work_item=item, applied=False, updated_fields=[])
+    changed = _changed_git_fields(item, state)
+    item = await _write_git_state(session, item.id, changed, synced_at)
+    if changed:
+        await _emit_git_state(session, item, sorted(changed))
+    return GitStateResult(work_item=item, applied=True, updated_fields=sorted(changed))
+
+
+async def _lock_reported_item(
+    session: AsyncSession,
+    work_item_id: uuid.UUID | None,
+    project_id: uuid.UUID | None,
+    branch_name: str | None,
+) -> WorkItem:
+    """The addressed work item, row-locked so concurrent reports apply one after the other."""
     if work_item_id is None:
         if project_id is None or not branch_name:
             raise ValidationFailed(
@@ -154,7 +172,6 @@ async def update_git_state(
         )
     else:
         target = select(WorkItem).where(col(WorkItem.id) == work_item_id)
-    # Row lock: concurrent reports for one item apply one after the other, in order.
     item = (
         await session.execute(
             target.with_for_update(), execution_options={"populate_existing": True}
@@ -170,24 +187,33 @@ async def update_git_state(
             f"work item {item.id} is no longer active ({how}); its git state is final",
             field="work_item_id",
         )
+    return item
 
+
+def _sync_time(state: GitState) -> datetime:
+    """When the report was read: as sent (naive is UTC), never later than now (a clock ahead
+    of ours must not make every later report look stale), now when not sent."""
     now = datetime.now(UTC)
     synced_at = state.last_sync_at or now
     if synced_at.tzinfo is None:
         synced_at = synced_at.replace(tzinfo=UTC)
-    # A clock ahead of ours must not make every later report look stale.
-    synced_at = min(synced_at, now)
-    if item.last_sync_at is not None and synced_at < item.last_sync_at:
-        return GitStateResult(work_item=item, applied=False, updated_fields=[])
+    return min(synced_at, now)
 
+
+def _changed_git_fields(item: WorkItem, state: GitState) -> dict[str, Any]:
     given = state.model_dump(include=set(GIT_STATE_FIELDS), exclude_unset=True)
     for field in REQUIRED_GIT_FIELDS:
         if field in given and given[field] is None:
             raise ValidationFailed(f"{field} must not be null", field=field)
-    changed = {k: v for k, v in given.items() if getattr(item, k) != v}
+    return {k: v for k, v in given.items() if getattr(item, k) != v}
+
+
+async def _write_git_state(
+    session: AsyncSession, item_id: uuid.UUID, changed: dict[str, Any], synced_at: datetime
+) -> WorkItem:
     stmt = (
         update(WorkItem)
-        .where(col(WorkItem.id) == item.id)
+        .where(col(WorkItem.id) == item_id)
         .values(
             **changed,
             last_sync_at=synced_at,
@@ -196,27 +222,29 @@ async def update_git_state(
         )
         .returning(WorkItem)
     )
-    item = (await session.execute(stmt, execution_options={"populate_existing": True})).scalar_one()
-    if changed:
-        project = await session.get(Project, item.project_id)
-        assert project is not None  # foreign key
-        await emit(
-            session,
-            PendingEvent(
-                "imi.work.git_state_updated",
-                "work_item",
-                item.id,
-                work_payload(item, project_name=project.name, updated_fields=sorted(changed)),
-            ),
-            PendingEvent(
-                "imi.worktree.git_state_updated",
-                "work_item",
-                item.id,
-                v2_git_state_payload(item, project),
-                v2=True,
-            ),
-        )
-    return GitStateResult(work_item=item, applied=True, updated_fields=sorted(changed))
+    result = await session.execute(stmt, execution_options={"populate_existing": True})
+    return result.scalar_one()
+
+
+async def _emit_git_state(session: AsyncSession, item: WorkItem, updated: list[str]) -> None:
+    project = await session.get(Project, item.project_id)
+    assert project is not None  # foreign key
+    await emit(
+        session,
+        PendingEvent(
+            "imi.work.git_state_updated",
+            "work_item",
+            item.id,
+            work_payload(item, project_name=project.name, updated_fields=updated),
+        ),
+        PendingEvent(
+            "imi.worktree.git_state_updated",
+            "work_item",
+            item.id,
+            v2_git_state_payload(item, project),
+            v2=True,
+        ),
+    )
 
 
 async def complete_work(
