@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 from strawberry.scalars import JSON
 
 from imi.activities.models import Activity as ActivityRow
 from imi.activities.models import ActivityType
+from imi.activities.queries import activity_pages
+from imi.batches import PageOf
 from imi.graphql.context import Context
-from imi.graphql.loaders import Loader
-from imi.graphql.loaders.windows import PageOf, windowed
+from imi.graphql.loaders import ById, Pages
 from imi.graphql.loaders.work import WorkItemById
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
@@ -26,8 +24,6 @@ if TYPE_CHECKING:
     from imi.graphql.work import WorkItem
 
 Info = strawberry.Info[Context, None]
-
-ORDER = (col(ActivityRow.created_at).desc(), col(ActivityRow.id).desc())
 
 
 @strawberry.type(description="Something an agent did (v2 activity types).")
@@ -67,37 +63,26 @@ class Activity(Node):
         return WorkItem.from_row(row) if row else None
 
 
-class ActivityById(Loader[UUID, ActivityRow | None]):
-    async def load_batch(self, session: AsyncSession, keys: list[UUID]) -> list[ActivityRow | None]:
-        stmt = select(ActivityRow).where(col(ActivityRow.id).in_(keys))
-        by_id = {row.id: row for row in (await session.execute(stmt)).scalars()}
-        return [by_id.get(key) for key in keys]
+class ActivityById(ById[ActivityRow], model=ActivityRow):
+    pass
 
 
-class ActivitiesByWorkItem(Loader[tuple[UUID, Window], PageOf[ActivityRow]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[UUID, Window]]
-    ) -> list[PageOf[ActivityRow]]:
-        return await _pages(session, col(ActivityRow.work_item_id), keys)
+class ActivitiesByWorkItem(Pages[UUID, Window, ActivityRow]):
+    async def fetch(
+        self, session: AsyncSession, window: Window, parents: list[UUID]
+    ) -> dict[UUID, PageOf[ActivityRow]]:
+        return await activity_pages(
+            session, "work_item", parents, offset=window.offset, limit=window.limit
+        )
 
 
-class ActivitiesByAgent(Loader[tuple[str, Window], PageOf[ActivityRow]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[str, Window]]
-    ) -> list[PageOf[ActivityRow]]:
-        return await _pages(session, col(ActivityRow.agent_id), keys)
-
-
-async def _pages(
-    session: AsyncSession, column: Any, keys: Sequence[tuple[Any, Window]]
-) -> list[PageOf[ActivityRow]]:
-    results: dict[tuple[Any, Window], PageOf[ActivityRow]] = {}
-    for window in {w for _, w in keys}:
-        parents = [p for p, w in keys if w == window]
-        pages = await windowed(session, ActivityRow, column, parents, window, ORDER)
-        for parent in parents:
-            results[(parent, window)] = pages.get(parent, PageOf())
-    return [results[key] for key in keys]
+class ActivitiesByAgent(Pages[str, Window, ActivityRow]):
+    async def fetch(
+        self, session: AsyncSession, window: Window, parents: list[str]
+    ) -> dict[str, PageOf[ActivityRow]]:
+        return await activity_pages(
+            session, "agent", parents, offset=window.offset, limit=window.limit
+        )
 
 
 async def activities_of_work_item(

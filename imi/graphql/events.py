@@ -7,21 +7,17 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from sqlalchemy import Text, cast, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 from strawberry.scalars import JSON
 
+from imi.batches import PageOf
 from imi.graphql.context import Context
-from imi.graphql.loaders import Loader
-from imi.graphql.loaders.windows import PageOf, windowed
+from imi.graphql.loaders import Pages
 from imi.graphql.pagination import Connection, Window, connection
+from imi.outbox import timeline
 from imi.outbox.models import Event as EventRow
 
 Info = strawberry.Info[Context, None]
-
-ORDER = (col(EventRow.id),)
 
 
 @strawberry.type(description="A domain event: one entry of an entity's timeline.")
@@ -51,58 +47,27 @@ class Event:
         )
 
 
-class EventsBySubject(Loader[tuple[str, str, Window], PageOf[EventRow]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[str, str, Window]]
-    ) -> list[PageOf[EventRow]]:
-        results: dict[tuple[str, str, Window], PageOf[EventRow]] = {}
-        for subject_type, window in {(t, w) for t, _, w in keys}:
-            ids = [i for t, i, w in keys if t == subject_type and w == window]
-            pages = await windowed(
-                session,
-                EventRow,
-                col(EventRow.subject_id),
-                ids,
-                window,
-                ORDER,
-                [col(EventRow.subject_type) == subject_type],
-            )
-            for subject_id in ids:
-                results[(subject_type, subject_id, window)] = pages.get(subject_id, PageOf())
-        return [results[key] for key in keys]
+class EventsBySubject(Pages[str, tuple[str, Window], EventRow]):
+    """Keys ``(subject id, (subject type, window))``: one statement per type and window."""
+
+    async def fetch(
+        self, session: AsyncSession, group: tuple[str, Window], parents: list[str]
+    ) -> dict[str, PageOf[EventRow]]:
+        subject_type, window = group
+        return await timeline.event_pages_by_subject(
+            session, subject_type, parents, offset=window.offset, limit=window.limit
+        )
 
 
-class EventsByWorkItem(Loader[tuple[str, Window], PageOf[EventRow]]):
-    """A work item's timeline: its own events and those of its links and activities (every
-    event whose ``work_item_refs`` names it), one statement for all the work items asked."""
+class EventsByWorkItem(Pages[str, Window, EventRow]):
+    """A work item's timeline: its own events and those of its links and activities."""
 
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[str, Window]]
-    ) -> list[PageOf[EventRow]]:
-        results: dict[tuple[str, Window], PageOf[EventRow]] = {}
-        refs_column: Any = col(EventRow.work_item_refs)  # an ARRAY column: has .overlap()
-        for window in {w for _, w in keys}:
-            ids = [i for i, w in keys if w == window]
-            refs = (
-                select(
-                    col(EventRow.id).label("event_row_id"),
-                    func.unnest(refs_column).label("work_item_id"),
-                )
-                .where(refs_column.overlap(cast(ids, ARRAY(Text))))
-                .subquery()
-            )
-            pages = await windowed(
-                session,
-                EventRow,
-                refs.c.work_item_id,
-                ids,
-                window,
-                ORDER,
-                [col(EventRow.id) == refs.c.event_row_id],
-            )
-            for work_item_id in ids:
-                results[(work_item_id, window)] = pages.get(work_item_id, PageOf())
-        return [results[key] for key in keys]
+    async def fetch(
+        self, session: AsyncSession, window: Window, parents: list[str]
+    ) -> dict[str, PageOf[EventRow]]:
+        return await timeline.event_pages_by_work_item(
+            session, parents, offset=window.offset, limit=window.limit
+        )
 
 
 async def work_item_timeline(info: Info, work_item_id: UUID, window: Window) -> Connection[Event]:
@@ -113,7 +78,7 @@ async def work_item_timeline(info: Info, work_item_id: UUID, window: Window) -> 
 async def timeline_of(
     info: Info, subject_type: str, subject_id: UUID, window: Window
 ) -> Connection[Event]:
-    key = (subject_type, str(subject_id), window)
+    key = (str(subject_id), (subject_type, window))
     page = await info.context.loaders.get(EventsBySubject).one(key)
     return connection(page.items, page.total, window, Event.from_row)
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import select
-from sqlmodel import col
 
+from imi.batches import rows_by_id
 from imi.graphql.context import Context
 from imi.graphql.events import Event
 from imi.graphql.ids import parse_any_id
@@ -101,8 +100,7 @@ def _unique_work_item_ids(rows: Iterable[EventRow]) -> list[uuid.UUID]:
 async def _load_work_items(context: Context, ids: list[uuid.UUID]) -> list[WorkItemRow]:
     """Fresh rows, in the order given, with a short session of their own."""
     async with context.sessions() as session:
-        result = await session.execute(select(WorkItemRow).where(col(WorkItemRow.id).in_(ids)))
-        by_id = {row.id: row for row in result.scalars()}
+        by_id = {row.id: row for row in await rows_by_id(session, WorkItemRow, ids)}
     return [by_id[i] for i in ids if i in by_id]
 
 

@@ -22,7 +22,7 @@ from imi.graphql.loaders.work import WorkItemById, WorkQuery
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
 from imi.work import queries
-from imi.work.models import CompletionType, SourceType, WorkFilter, WorkStatus, WorkType
+from imi.work.models import CompletionType, SourceType, WorkStatus, WorkType
 from imi.work.models import WorkItem as WorkItemRow
 
 if TYPE_CHECKING:
@@ -220,14 +220,8 @@ async def list_work_items(
     project_id: strawberry.ID | None,
     window: Window,
 ) -> Connection[WorkItem]:
-    query = work_query(filter, window)
-    filters = WorkFilter(
-        project_id=parse_any_id(project_id, "Project") if project_id else None,
-        owner_id=query.owner_id,
-        work_type=query.work_type,
-        status=WorkStatus(query.status) if query.status else None,
-        active=query.active,
-    )
+    project = parse_any_id(project_id, "Project") if project_id else None
+    filters = work_query(filter, window).filters(project)
     async with info.context.read() as session:
         page = await queries.list_work(
             session, filters, limit=max(window.limit, 1), offset=window.offset

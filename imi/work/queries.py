@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from imi.batches import PageOf, windowed
 from imi.errors import NotFound
 from imi.models_base import Page
 from imi.pagination import check_window, fetch_entity_page, fetch_page
@@ -44,6 +46,33 @@ async def list_work(
     conditions = _work_conditions(filters)
     return await fetch_entity_page(
         session, WorkItem, conditions=conditions, order_by=RECENT_FIRST, limit=limit, offset=offset
+    )
+
+
+# What a page of work items can be taken per: each project's, or each owner's.
+PARENTS = {"project": col(WorkItem.project_id), "owner": col(WorkItem.owner_id)}
+
+
+async def work_pages(
+    session: AsyncSession,
+    parent: Literal["project", "owner"],
+    parent_ids: Sequence[Any],
+    filters: WorkFilter,
+    *,
+    offset: int,
+    limit: int,
+) -> dict[Any, PageOf[WorkItem]]:
+    """One page of each parent's work items under ``filters``, most recently active first
+    (``{project id | owner id: page}``), in one statement for all the parents."""
+    return await windowed(
+        session,
+        WorkItem,
+        PARENTS[parent],
+        parent_ids,
+        offset=offset,
+        limit=limit,
+        order_by=RECENT_FIRST,
+        conditions=_work_conditions(filters),
     )
 
 

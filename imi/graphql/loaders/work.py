@@ -1,21 +1,17 @@
-"""Loaders for work items, including per-project pages batched with window functions."""
+"""Loaders for work items, including per-project and per-owner pages (one statement each)."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from imi.graphql.loaders import Loader
-from imi.graphql.loaders.windows import PageOf, windowed
+from imi.batches import PageOf
+from imi.graphql.loaders import ById, Pages
 from imi.graphql.pagination import Window
-from imi.work.models import WorkItem
-from imi.work.naming import parse_work_type
+from imi.work import queries
+from imi.work.models import WorkFilter, WorkItem, WorkStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,67 +24,39 @@ class WorkQuery:
     status: str | None = None
     active: bool | None = None
 
-    def conditions(self) -> list[Any]:
-        conditions: list[Any] = []
-        if self.owner_id is not None:
-            conditions.append(col(WorkItem.owner_id) == self.owner_id)
-        if self.work_type is not None:
-            conditions.append(col(WorkItem.work_type) == parse_work_type(self.work_type).value)
-        if self.status is not None:
-            conditions.append(col(WorkItem.status) == self.status)
-        if self.active is not None:
-            conditions.append(col(WorkItem.active).is_(self.active))
-        return conditions
+    def filters(self, project_id: uuid.UUID | None = None) -> WorkFilter:
+        """The domain's filter (``active`` absent means all, not only active work)."""
+        return WorkFilter(
+            project_id=project_id,
+            owner_id=self.owner_id,
+            work_type=self.work_type,
+            status=WorkStatus(self.status) if self.status else None,
+            active=self.active,
+        )
 
 
 WorkPage = PageOf[WorkItem]
 
 
-class WorkItemById(Loader[uuid.UUID, WorkItem | None]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[uuid.UUID]
-    ) -> list[WorkItem | None]:
-        stmt = select(WorkItem).where(col(WorkItem.id).in_(keys))
-        by_id = {row.id: row for row in (await session.execute(stmt)).scalars()}
-        return [by_id.get(key) for key in keys]
+class WorkItemById(ById[WorkItem], model=WorkItem):
+    pass
 
 
-ORDER = (col(WorkItem.last_activity_at).desc(), col(WorkItem.id))
+class WorkItemsByProject(Pages[uuid.UUID, WorkQuery, WorkItem]):
+    async def fetch(
+        self, session: AsyncSession, query: WorkQuery, parents: list[uuid.UUID]
+    ) -> dict[uuid.UUID, WorkPage]:
+        window, filters = query.window, query.filters()
+        return await queries.work_pages(
+            session, "project", parents, filters, offset=window.offset, limit=window.limit
+        )
 
 
-async def pages_by(
-    session: AsyncSession, parent_column: Any, parents: list[Any], query: WorkQuery
-) -> dict[Any, WorkPage]:
-    return await windowed(
-        session, WorkItem, parent_column, parents, query.window, ORDER, query.conditions()
-    )
-
-
-class WorkItemsByProject(Loader[tuple[uuid.UUID, WorkQuery], WorkPage]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[uuid.UUID, WorkQuery]]
-    ) -> list[WorkPage]:
-        by_query: dict[WorkQuery, list[uuid.UUID]] = defaultdict(list)
-        for project_id, query in keys:
-            by_query[query].append(project_id)
-        results: dict[tuple[uuid.UUID, WorkQuery], WorkPage] = {}
-        for query, project_ids in by_query.items():
-            pages = await pages_by(session, col(WorkItem.project_id), project_ids, query)
-            for project_id in project_ids:
-                results[(project_id, query)] = pages.get(project_id, PageOf())
-        return [results[key] for key in keys]
-
-
-class WorkItemsByOwner(Loader[tuple[str, WorkQuery], WorkPage]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[tuple[str, WorkQuery]]
-    ) -> list[WorkPage]:
-        by_query: dict[WorkQuery, list[str]] = defaultdict(list)
-        for owner_id, query in keys:
-            by_query[query].append(owner_id)
-        results: dict[tuple[str, WorkQuery], WorkPage] = {}
-        for query, owners in by_query.items():
-            pages = await pages_by(session, col(WorkItem.owner_id), owners, query)
-            for owner in owners:
-                results[(owner, query)] = pages.get(owner, PageOf())
-        return [results[key] for key in keys]
+class WorkItemsByOwner(Pages[str, WorkQuery, WorkItem]):
+    async def fetch(
+        self, session: AsyncSession, query: WorkQuery, parents: list[str]
+    ) -> dict[str, WorkPage]:
+        window, filters = query.window, query.filters()
+        return await queries.work_pages(
+            session, "owner", parents, filters, offset=window.offset, limit=window.limit
+        )

@@ -1,0 +1,94 @@
+"""Batch reads behind per-request loaders: rows by id, one page of children per parent.
+
+Each function answers a whole batch of keys in one statement whose text does not depend on
+the batch size (the keys are bound as one array parameter).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Text, any_, false, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+T = TypeVar("T")
+
+
+class WithId(Protocol):
+    id: Any
+
+
+R = TypeVar("R", bound=WithId)
+
+
+def among(column: Any, keys: Sequence[Any]) -> ColumnElement[bool]:
+    """``column = ANY(:keys)``: one array parameter however many keys (UUIDs or strings)."""
+    if not keys:
+        return false()
+    element_type = Text() if isinstance(keys[0], str) else PG_UUID()
+    return column == any_(literal(list(keys), ARRAY(element_type)))  # type: ignore[no-any-return]
+
+
+async def rows_by_id(session: AsyncSession, model: type[R], ids: Sequence[Any]) -> list[R]:
+    """The rows of ``model`` with these ids (in no particular order; unknown ids are absent)."""
+    stmt = select(model).where(among(col(model.id), ids))
+    return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class PageOf(Generic[T]):
+    """One parent's page of children and the total number of its children."""
+
+    items: list[T] = field(default_factory=list)
+    total: int = 0
+
+
+async def windowed(
+    session: AsyncSession,
+    model: type[T],
+    parent_column: Any,
+    parent_ids: Sequence[Any],
+    *,
+    offset: int,
+    limit: int,
+    order_by: tuple[Any, ...],
+    conditions: Sequence[Any] = (),
+) -> dict[Any, PageOf[T]]:
+    """``{parent: page}`` for every parent that has rows in or past the window, in ONE
+    statement (``row_number()`` per partition); a second, counting statement only for the
+    parents a page past their end leaves without a row to carry the total."""
+    rank = func.row_number().over(partition_by=parent_column, order_by=order_by).label("rank")
+    total = func.count().over(partition_by=parent_column).label("total")
+    inner = (
+        select(model, rank, total, parent_column.label("parent"))
+        .where(among(parent_column, parent_ids), *conditions)
+        .subquery()
+    )
+    row_type = aliased(model, inner)
+    stmt = (
+        select(row_type, inner.c.total, inner.c.parent)
+        .where(inner.c.rank > offset, inner.c.rank <= offset + limit)
+        .order_by(inner.c.parent, inner.c.rank)
+    )
+    items: dict[Any, list[T]] = defaultdict(list)
+    totals: dict[Any, int] = {}
+    for row, count, parent in (await session.execute(stmt)).all():
+        items[parent].append(row)
+        totals[parent] = int(count)
+    missing = [p for p in parent_ids if p not in totals]
+    if missing and (offset or limit == 0):
+        count_stmt = (
+            select(parent_column, func.count())
+            .where(among(parent_column, missing), *conditions)
+            .group_by(parent_column)
+        )
+        for parent, count in (await session.execute(count_stmt)).all():
+            totals[parent] = int(count)
+    return {parent: PageOf(items.get(parent, []), total) for parent, total in totals.items()}
