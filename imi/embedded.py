@@ -4,26 +4,27 @@ Data lives under ``<IMI_DATA_DIR>/pgdata`` and survives restarts. The server lis
 socket only; when the data directory's path is too long for a socket (~107 bytes) the wheel
 puts the socket in a short runtime directory instead.
 
-One imi process at a time manages a data directory: it holds an exclusive ``flock`` on
-``<IMI_DATA_DIR>/imi.lock`` (released by the kernel even after ``kill -9``), so a second process
-cannot stop the server under the first one's feet.
+One imi process at a time manages a data directory: it holds an exclusive file lock (the
+``filelock`` library; an OS lock the kernel releases even after ``kill -9``) on
+``<IMI_DATA_DIR>/imi.lock``, with its pid in ``imi.pid`` beside it, so a second process cannot
+stop the server under the first one's feet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import fcntl
 import logging
 import os
 import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import asyncpg
 import psutil
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.expanduser().resolve()
         self.pgdata = self.data_dir / "pgdata"
         self._server: Any = None
-        self._lock_file: IO[str] | None = None
+        self._lock: FileLock | None = None
 
     def start(self) -> None:
         """Initialize the cluster on first use, recover from an unclean stop, start it.
@@ -149,7 +150,7 @@ class EmbeddedPostgres:
         Safe to call more than once, and after a start that failed half-way (the server may
         be up even though the wheel raised).
         """
-        if self._lock_file is None:  # never started, or already stopped
+        if self._lock is None:  # never started, or already stopped
             return
         try:
             if self.server_pid() is not None:
@@ -186,29 +187,32 @@ class EmbeddedPostgres:
         return lock_pid == dead_pid and not _is_postgres_for(lock_pid, self.pgdata)
 
     def _acquire_lock(self) -> None:
-        if self._lock_file is not None:
+        if self._lock is not None:
             return
-        lock_file = (self.data_dir / "imi.lock").open("a+")
+        lock = FileLock(self.data_dir / "imi.lock", timeout=0)
         try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "?"
-            lock_file.close()
+            lock.acquire()
+        except Timeout:
+            holder = _read_text(self.data_dir / "imi.pid") or "?"
             raise DataDirInUse(
                 f"data directory {self.data_dir} is in use by another imi process (pid {holder})"
             ) from None
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(str(os.getpid()))
-        lock_file.flush()
-        self._lock_file = lock_file
+        # Beside the lock, so a refused process can say who holds it.
+        (self.data_dir / "imi.pid").write_text(str(os.getpid()))
+        self._lock = lock
 
     def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        if self._lock is not None:
+            (self.data_dir / "imi.pid").unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def _to_int(text: str) -> int:
