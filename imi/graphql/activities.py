@@ -19,6 +19,7 @@ from imi.graphql.loaders import ById, Pages
 from imi.graphql.loaders.work import WorkItemById
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.rows import FromRow
 
 if TYPE_CHECKING:
     from imi.graphql.work import WorkItem
@@ -27,7 +28,7 @@ Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="Something an agent did (v2 activity types).")
-class Activity(Node):
+class Activity(Node, FromRow):
     uuid: UUID
     agent_id: str
     work_item_id: UUID | None
@@ -36,20 +37,6 @@ class Activity(Node):
     file_path: str | None
     metadata: JSON
     created_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: ActivityRow) -> Activity:
-        return cls(
-            id=Node.global_id("Activity", row.id),
-            uuid=row.id,
-            agent_id=row.agent_id,
-            work_item_id=row.work_item_id,
-            activity_type=ActivityType(row.activity_type),
-            description=row.description,
-            file_path=row.file_path,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-        )
 
     @strawberry.field(description="The work item it happened on, if any.")
     async def work_item(

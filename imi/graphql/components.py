@@ -12,9 +12,7 @@ from strawberry.scalars import JSON
 from imi.components import service
 from imi.components.graph import MAX_GRAPH_DEPTH, GraphDirection, component_graph
 from imi.components.graph import ComponentGraph as GraphResult
-from imi.components.models import Component as ComponentRow
 from imi.components.models import ComponentKind, RelationType
-from imi.components.models import ComponentRelationship as RelationshipRow
 from imi.errors import NotFound
 from imi.graphql.context import Context
 from imi.graphql.ids import parse_any_id
@@ -28,6 +26,7 @@ from imi.graphql.loaders.components import (
 from imi.graphql.loaders.projects import ProjectById
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.rows import FromRow
 
 if TYPE_CHECKING:
     from imi.graphql.projects import Project
@@ -58,7 +57,7 @@ async def _component(info: Info, component_id: UUID) -> Component:
 
 
 @strawberry.type(description="A component of a meta-repository.")
-class Component(Node):
+class Component(Node, FromRow):
     uuid: UUID
     parent_project_id: UUID
     name: str
@@ -69,22 +68,6 @@ class Component(Node):
     metadata: JSON
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: ComponentRow) -> Component:
-        return cls(
-            id=Node.global_id("Component", row.id),
-            uuid=row.id,
-            parent_project_id=row.parent_project_id,
-            name=row.name,
-            path=row.path,
-            kind=ComponentKind(row.kind),
-            enabled=row.enabled,
-            linked_project_id=row.linked_project_id,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(description="The (meta-)repository this component belongs to.")
     async def parent_project(self, info: Info) -> LazyProject:
@@ -113,7 +96,7 @@ class Component(Node):
 
 
 @strawberry.type(description="A typed edge `from -[relationType]-> to` between two components.")
-class ComponentRelationship(Node):
+class ComponentRelationship(Node, FromRow):
     uuid: UUID
     from_component_id: UUID
     to_component_id: UUID
@@ -121,19 +104,6 @@ class ComponentRelationship(Node):
     metadata: JSON
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: RelationshipRow) -> ComponentRelationship:
-        return cls(
-            id=Node.global_id("ComponentRelationship", row.id),
-            uuid=row.id,
-            from_component_id=row.from_component_id,
-            to_component_id=row.to_component_id,
-            relation_type=RelationType(row.relation_type),
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(name="from")
     async def source(self, info: Info) -> Component:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import strawberry
@@ -14,6 +15,7 @@ from imi.batches import PageOf
 from imi.graphql.context import Context
 from imi.graphql.loaders import Pages
 from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.rows import FromRow, Reader
 from imi.outbox import timeline
 from imi.outbox.models import Event as EventRow
 
@@ -21,7 +23,7 @@ Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A domain event: one entry of an entity's timeline.")
-class Event:
+class Event(FromRow):
     event_id: UUID
     event_type: str
     subject_type: str
@@ -32,19 +34,9 @@ class Event:
     created_at: datetime | None
     published_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: EventRow) -> Event:
-        return cls(
-            event_id=row.event_id,
-            event_type=row.event_type,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            correlation_id=row.correlation_id,
-            payload=JSON(row.envelope.get("payload", {})),
-            envelope=JSON(row.envelope),
-            created_at=row.created_at,
-            published_at=row.published_at,
-        )
+    computed: ClassVar[Mapping[str, Reader]] = {
+        "payload": lambda row: row.envelope.get("payload", {})
+    }
 
 
 class EventsBySubject(Pages[str, tuple[str, Window], EventRow]):

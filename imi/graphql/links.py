@@ -33,10 +33,9 @@ from imi.graphql.loaders.links import (
 from imi.graphql.loaders.projects import ProjectById
 from imi.graphql.loaders.work import WorkItemById
 from imi.graphql.node import Node, node_resolver
+from imi.graphql.rows import FromRow
 from imi.links import service
-from imi.links.models import Deployment as DeploymentRow
 from imi.links.models import LinkKind, PRState
-from imi.links.models import PullRequest as PullRequestRow
 from imi.links.models import Ticket as TicketRow
 from imi.links.models import TicketLink as TicketLinkRow
 from imi.work.models import WorkItem as WorkItemRow
@@ -55,7 +54,7 @@ def _work_items(rows: list[WorkItemRow]) -> list[WorkItem]:
 
 
 @strawberry.type(description="A Plane ticket (natural key `planeTicketId`, e.g. PROJ-123).")
-class Ticket(Node):
+class Ticket(Node, FromRow):
     uuid: UUID
     plane_ticket_id: str
     title: str | None
@@ -64,20 +63,6 @@ class Ticket(Node):
     metadata: JSON
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: TicketRow) -> Ticket:
-        return cls(
-            id=Node.global_id("Ticket", row.id),
-            uuid=row.id,
-            plane_ticket_id=row.plane_ticket_id,
-            title=row.title,
-            url=row.url,
-            state=row.state,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(description="Work items linked to this ticket, most recently active first.")
     async def work_items(
@@ -112,7 +97,7 @@ class TicketLinkEdge:
 
 
 @strawberry.type(description="A pull request linked to a work item.")
-class PullRequest(Node):
+class PullRequest(Node, FromRow):
     uuid: UUID
     project_id: UUID
     work_item_id: UUID
@@ -126,25 +111,6 @@ class PullRequest(Node):
     metadata: JSON
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: PullRequestRow) -> PullRequest:
-        return cls(
-            id=Node.global_id("PullRequest", row.id),
-            uuid=row.id,
-            project_id=row.project_id,
-            work_item_id=row.work_item_id,
-            number=row.number,
-            url=row.url,
-            title=row.title,
-            state=PRState(row.state),
-            opened_at=row.opened_at,
-            merged_at=row.merged_at,
-            closed_at=row.closed_at,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(description="The work item (branch) this pull request was opened from.")
     async def work_item(
@@ -178,7 +144,7 @@ class PullRequest(Node):
 
 
 @strawberry.type(description="A deployment shipping one or many work items.")
-class Deployment(Node):
+class Deployment(Node, FromRow):
     uuid: UUID
     deploy_id: str
     environment: str
@@ -188,21 +154,6 @@ class Deployment(Node):
     metadata: JSON
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: DeploymentRow) -> Deployment:
-        return cls(
-            id=Node.global_id("Deployment", row.id),
-            uuid=row.id,
-            deploy_id=row.deploy_id,
-            environment=row.environment,
-            commit_hash=row.commit_hash,
-            status=row.status,
-            deployed_at=row.deployed_at,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(description="The work items this deployment shipped.")
     async def work_items(

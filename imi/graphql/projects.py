@@ -17,8 +17,8 @@ from imi.graphql.loaders.projects import CountsByProject, ProjectById
 from imi.graphql.loaders.work import WorkItemsByProject
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.rows import FromRow
 from imi.projects import service
-from imi.projects.models import Project as ProjectRow
 
 if TYPE_CHECKING:
     from imi.graphql.components import Component
@@ -36,7 +36,7 @@ class ProjectCounts:
 
 
 @strawberry.type(description="A git repository, identified by its normalized remote origin.")
-class Project(Node):
+class Project(Node, FromRow):
     uuid: UUID
     name: str
     remote_origin: str
@@ -48,23 +48,6 @@ class Project(Node):
     active: bool
     created_at: datetime | None
     updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: ProjectRow) -> Project:
-        return cls(
-            id=Node.global_id("Project", row.id),
-            uuid=row.id,
-            name=row.name,
-            remote_origin=row.remote_origin,
-            remote_origin_normalized=row.remote_origin_normalized,
-            default_branch=row.default_branch,
-            trunk_path=row.trunk_path,
-            description=row.description,
-            metadata=JSON(row.meta),
-            active=row.active,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
     @strawberry.field(description="Work on this project, most recently active first.")
     async def work_items(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 from uuid import UUID
 
 import strawberry
@@ -21,9 +22,9 @@ from imi.graphql.loaders.projects import ProjectById
 from imi.graphql.loaders.work import WorkItemById, WorkQuery
 from imi.graphql.node import Node, node_resolver
 from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.rows import FromRow, Reader
 from imi.work import queries
 from imi.work.models import CompletionType, SourceType, WorkStatus, WorkType
-from imi.work.models import WorkItem as WorkItemRow
 
 if TYPE_CHECKING:
     from imi.graphql.activities import Activity
@@ -55,7 +56,7 @@ def work_query(filter: WorkItemFilter | None, window: Window) -> WorkQuery:
 
 
 @strawberry.type(description="A branch in flight on a project (the v2 contract's worktree).")
-class WorkItem(Node):
+class WorkItem(Node, FromRow):
     uuid: UUID
     project_id: UUID
     branch_name: str
@@ -83,37 +84,10 @@ class WorkItem(Node):
     created_at: datetime | None
     updated_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: WorkItemRow) -> WorkItem:
-        return cls(
-            id=Node.global_id("WorkItem", row.id),
-            uuid=row.id,
-            project_id=row.project_id,
-            branch_name=row.branch_name,
-            name=row.name,
-            work_type=WorkType(row.work_type),
-            source_type=SourceType(row.source_type),
-            source_ref=row.source_ref,
-            owner_id=row.owner_id,
-            worktree_path=row.worktree_path,
-            has_uncommitted_changes=row.has_uncommitted_changes,
-            uncommitted_files_count=row.uncommitted_files_count,
-            ahead_of_trunk=row.ahead_of_trunk,
-            behind_trunk=row.behind_trunk,
-            last_commit_hash=row.last_commit_hash,
-            last_commit_message=row.last_commit_message,
-            last_sync_at=row.last_sync_at,
-            status=WorkStatus(row.status or "clean"),
-            last_activity_at=row.last_activity_at,
-            completed_at=row.completed_at,
-            completion_type=CompletionType(row.completion_type) if row.completion_type else None,
-            merge_commit_hash=row.merge_commit_hash,
-            merged_by=row.merged_by,
-            active=row.active,
-            metadata=JSON(row.meta),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+    # The generated column is unset on a row not read back since its insert.
+    computed: ClassVar[Mapping[str, Reader]] = {
+        "status": lambda row: WorkStatus(row.status or "clean")
+    }
 
     @strawberry.field
     async def project(
