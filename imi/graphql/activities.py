@@ -76,12 +76,12 @@ async def activities_of_work_item(
     info: Info, work_item_id: UUID, window: Window
 ) -> Connection[Activity]:
     page = await info.context.loaders.get(ActivitiesByWorkItem).one((work_item_id, window))
-    return connection(page.items, page.total, window, Activity.from_row)
+    return connection(page, window, Activity.from_row)
 
 
 async def activities_of_agent(info: Info, agent_id: str, window: Window) -> Connection[Activity]:
     page = await info.context.loaders.get(ActivitiesByAgent).one((agent_id, window))
-    return connection(page.items, page.total, window, Activity.from_row)
+    return connection(page, window, Activity.from_row)
 
 
 @node_resolver("Activity")

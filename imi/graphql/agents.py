@@ -38,7 +38,7 @@ class Agent:
         page = await info.context.loaders.get(WorkItemsByOwner).one(
             (str(self.id), work_query(filter, window))
         )
-        return connection(page.items, page.total, window, WorkItem.from_row)
+        return connection(page, window, WorkItem.from_row)
 
     @strawberry.field(description="What this agent did, newest first.")
     async def activities(

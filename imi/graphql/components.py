@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -13,9 +14,8 @@ from imi.components import service
 from imi.components.graph import MAX_GRAPH_DEPTH, GraphDirection, component_graph
 from imi.components.graph import ComponentGraph as GraphResult
 from imi.components.models import ComponentKind, RelationType
-from imi.errors import NotFound
 from imi.graphql.context import Context
-from imi.graphql.ids import parse_any_id
+from imi.graphql.ids import find_id, parse_any_id
 from imi.graphql.loaders.components import (
     ComponentById,
     ComponentRelationshipById,
@@ -25,7 +25,7 @@ from imi.graphql.loaders.components import (
 )
 from imi.graphql.loaders.projects import ProjectById
 from imi.graphql.node import Node, node_resolver
-from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.pagination import Connection, Window, list_connection
 from imi.graphql.rows import FromRow
 
 if TYPE_CHECKING:
@@ -177,10 +177,8 @@ async def load_relationship(info: Info, relationship_id: UUID) -> ComponentRelat
 class Query:
     @strawberry.field(description="A component by global id or UUID; null when unknown.")
     async def component(self, info: Info, id: strawberry.ID) -> Component | None:
-        try:
-            return await load_component(info, parse_any_id(id, "Component"))
-        except NotFound:
-            return None
+        component_id = find_id(id, "Component")
+        return await load_component(info, component_id) if component_id else None
 
     @strawberry.field(description="Components by name, optionally of one project, kind, state.")
     async def components(
@@ -192,18 +190,11 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Component]:
-        window = Window.of(first, after)
         project = parse_any_id(project_id, "Project") if project_id is not None else None
-        async with info.context.read() as session:
-            page = await service.list_components(
-                session,
-                project_id=project,
-                kind=kind,
-                enabled=enabled,
-                limit=max(window.limit, 1),
-                offset=window.offset,
-            )
-        return connection(page.items[: window.limit], page.total, window, Component.from_row)
+        fetch = partial(service.list_components, project_id=project, kind=kind, enabled=enabled)
+        return await list_connection(
+            info.context, Window.of(first, after), fetch, Component.from_row
+        )
 
     @strawberry.field(
         description="Components reachable from `componentId` within `depth` "
@@ -217,15 +208,12 @@ class Query:
         depth: int = 5,
         relation_types: list[RelationType] | None = None,
     ) -> ComponentGraph | None:
-        try:
-            root = parse_any_id(component_id, "Component")
-        except NotFound:
+        root = find_id(component_id, "Component")
+        if root is None:
             return None
-        async with info.context.read() as session:
-            try:
-                graph = await component_graph(
-                    session, root, direction=direction, depth=depth, relation_types=relation_types
-                )
-            except NotFound:
-                return None
-        return ComponentGraph.from_domain(graph)
+        graph = await info.context.find(
+            lambda s: component_graph(
+                s, root, direction=direction, depth=depth, relation_types=relation_types
+            )
+        )
+        return ComponentGraph.from_domain(graph) if graph else None

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
 from imi.db import unit_of_work
+from imi.errors import NotFound
 from imi.settings import Settings
+
+R = TypeVar("R")
 
 
 class Context(BaseContext):
@@ -42,6 +45,14 @@ class Context(BaseContext):
             if self._session is None:
                 self._session = self.sessions()
             yield self._session
+
+    async def find(self, lookup: Callable[[AsyncSession], Awaitable[R]]) -> R | None:
+        """A domain lookup on the read session; None when it names nothing (NotFound)."""
+        async with self.read() as session:
+            try:
+                return await lookup(session)
+            except NotFound:
+                return None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

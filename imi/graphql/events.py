@@ -64,7 +64,7 @@ class EventsByWorkItem(Pages[str, Window, EventRow]):
 
 async def work_item_timeline(info: Info, work_item_id: UUID, window: Window) -> Connection[Event]:
     page = await info.context.loaders.get(EventsByWorkItem).one((str(work_item_id), window))
-    return connection(page.items, page.total, window, Event.from_row)
+    return connection(page, window, Event.from_row)
 
 
 async def timeline_of(
@@ -72,7 +72,7 @@ async def timeline_of(
 ) -> Connection[Event]:
     key = (str(subject_id), (subject_type, window))
     page = await info.context.loaders.get(EventsBySubject).one(key)
-    return connection(page.items, page.total, window, Event.from_row)
+    return connection(page, window, Event.from_row)
 
 
 def timeline_field(subject_type: str, entity: str) -> Any:

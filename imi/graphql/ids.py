@@ -1,4 +1,6 @@
-"""Global ids for the Node interface: base64 of ``<TypeName>:<uuid>``."""
+"""Global ids for the Node interface (base64 of ``<TypeName>:<uuid>``) and every parse of an
+id argument: queries (:func:`find_id`, unknown is null), mutations (:func:`parse_id`, unknown
+is a NotFoundError on the input field)."""
 
 from __future__ import annotations
 
@@ -33,3 +35,23 @@ def parse_any_id(value: str, type_name: str) -> UUID:
     if kind != type_name:
         raise NotFound(type_name, value, field="id")
     return raw
+
+
+def find_id(value: str, type_name: str) -> UUID | None:
+    """The UUID ``value`` names (a global id of ``type_name`` or a raw UUID), else None."""
+    try:
+        return parse_any_id(value, type_name)
+    except NotFound:
+        return None
+
+
+def parse_id(value: str, type_name: str, field: str) -> UUID:
+    """A global id of ``type_name`` or a raw UUID; anything else is NotFound on ``field``."""
+    try:
+        return parse_any_id(value, type_name)
+    except NotFound:
+        raise NotFound(type_name, value, field=field) from None
+
+
+def optional_id(value: str | None, type_name: str, field: str) -> UUID | None:
+    return None if value is None else parse_id(value, type_name, field)

@@ -13,10 +13,10 @@ from uuid import UUID
 import strawberry
 from strawberry.scalars import JSON
 
-from imi.errors import NotFound, ValidationFailed
+from imi.errors import ValidationFailed
 from imi.graphql.context import Context
 from imi.graphql.events import timeline_field
-from imi.graphql.ids import parse_any_id
+from imi.graphql.ids import find_id
 from imi.graphql.loaders.links import (
     DeploymentById,
     DeploymentsByTicket,
@@ -196,12 +196,8 @@ async def load_deployment(info: Info, deployment_id: UUID) -> Deployment | None:
 class Query:
     @strawberry.field(description="A ticket by its Plane id (e.g. PROJ-123); null when unknown.")
     async def ticket(self, info: Info, plane_ticket_id: str) -> Ticket | None:
-        async with info.context.read() as session:
-            try:
-                row = await service.get_ticket(session, plane_ticket_id)
-            except NotFound:
-                return None
-        return Ticket.from_row(row)
+        row = await info.context.find(lambda s: service.get_ticket(s, plane_ticket_id))
+        return Ticket.from_row(row) if row else None
 
     @strawberry.field(
         description="A pull request by url, or by `id` (global id or UUID); null when unknown. "
@@ -213,22 +209,12 @@ class Query:
         if (url is None) == (id is None):
             raise ValidationFailed("give exactly one of url and id", field="url")
         if id is not None:
-            try:
-                return await load_pull_request(info, parse_any_id(id, "PullRequest"))
-            except NotFound:
-                return None
-        async with info.context.read() as session:
-            try:
-                row = await service.get_pull_request(session, str(url))
-            except NotFound:
-                return None
-        return PullRequest.from_row(row)
+            pr_id = find_id(id, "PullRequest")
+            return await load_pull_request(info, pr_id) if pr_id else None
+        row = await info.context.find(lambda s: service.get_pull_request(s, str(url)))
+        return PullRequest.from_row(row) if row else None
 
     @strawberry.field(description="A deployment by its deploy id; null when unknown.")
     async def deployment(self, info: Info, deploy_id: str) -> Deployment | None:
-        async with info.context.read() as session:
-            try:
-                row = await service.get_deployment(session, deploy_id)
-            except NotFound:
-                return None
-        return Deployment.from_row(row)
+        row = await info.context.find(lambda s: service.get_deployment(s, deploy_id))
+        return Deployment.from_row(row) if row else None

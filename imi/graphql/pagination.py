@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import strawberry
 
 from imi.errors import ValidationFailed
+from imi.graphql.context import Context
 from imi.models_base import MAX_PAGE_SIZE
 from imi.pagination import MAX_OFFSET
 
 T = TypeVar("T")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 DEFAULT_FIRST = 50
 
@@ -76,19 +78,43 @@ class Window:
         return cls(first, offset_after(after))
 
 
-def connection(
-    rows: Sequence[R], total: int, window: Window, to_node: Callable[[R], T]
-) -> Connection[T]:
+class Paged(Protocol[R_co]):
+    """A page of rows and the total count: the domain's ``Page`` or a loader's ``PageOf``."""
+
+    @property
+    def items(self) -> Sequence[R_co]: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+def connection(page: Paged[R], window: Window, to_node: Callable[[R], T]) -> Connection[T]:
+    rows = page.items[: window.limit]
     edges = [
         Edge(cursor=cursor_at(window.offset + i), node=to_node(row)) for i, row in enumerate(rows)
     ]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=window.offset + len(rows) < total,
+            has_next_page=window.offset + len(rows) < page.total,
             has_previous_page=window.offset > 0,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=total,
+        total_count=page.total,
     )
+
+
+async def list_connection(
+    context: Context,
+    window: Window,
+    fetch: Callable[..., Awaitable[Paged[R]]],
+    to_node: Callable[[R], T],
+) -> Connection[T]:
+    """A top-level list over a domain list function ``fetch(session, limit=, offset=)``.
+
+    The domain's lists take 1..MAX rows: ``first: 0`` asks for one (for the total) and shows none.
+    """
+    async with context.read() as session:
+        page = await fetch(session, limit=max(window.limit, 1), offset=window.offset)
+    return connection(page, window, to_node)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 
-from imi.errors import NotFound, ValidationFailed
+from imi.errors import ValidationFailed
 from imi.graphql.context import Context
 from imi.graphql.events import timeline_field
-from imi.graphql.ids import parse_any_id
+from imi.graphql.ids import find_id
 from imi.graphql.loaders.projects import CountsByProject, ProjectById
 from imi.graphql.loaders.work import WorkItemsByProject
 from imi.graphql.node import Node, node_resolver
-from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.pagination import Connection, Window, connection, list_connection
 from imi.graphql.rows import FromRow
 from imi.projects import service
 
@@ -63,7 +64,7 @@ class Project(Node, FromRow):
         page = await info.context.loaders.get(WorkItemsByProject).one(
             (self.uuid, work_query(filter, window))
         )
-        return connection(page.items, page.total, window, WorkItem.from_row)
+        return connection(page, window, WorkItem.from_row)
 
     @strawberry.field(description="Components of this (meta-)repository, by name.")
     async def components(
@@ -115,20 +116,13 @@ class ProjectMatch:
 class Query:
     @strawberry.field(description="A project by global id or UUID; null when unknown.")
     async def project(self, info: Info, id: strawberry.ID) -> Project | None:
-        try:
-            project_id = parse_any_id(id, "Project")
-        except NotFound:
-            return None
-        return await load_project(info, project_id)
+        project_id = find_id(id, "Project")
+        return await load_project(info, project_id) if project_id else None
 
     @strawberry.field(description="A project by remote origin, in any equivalent spelling.")
     async def project_by_remote_origin(self, info: Info, remote_origin: str) -> Project | None:
-        async with info.context.read() as session:
-            try:
-                row = await service.get_project_by_origin(session, remote_origin)
-            except NotFound:
-                return None
-        return Project.from_row(row)
+        row = await info.context.find(lambda s: service.get_project_by_origin(s, remote_origin))
+        return Project.from_row(row) if row else None
 
     @strawberry.field(description="Projects by name.")
     async def projects(
@@ -138,17 +132,12 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Project]:
-        window = Window.of(first, after)
-        async with info.context.read() as session:
-            page = await service.list_projects(
-                session,
-                active=filter.active if filter else None,
-                metadata=_json_object(filter.metadata) if filter else None,
-                limit=max(window.limit, 1),
-                offset=window.offset,
-            )
-        items = page.items[: window.limit]
-        return connection(items, page.total, window, Project.from_row)
+        fetch = partial(
+            service.list_projects,
+            active=filter.active if filter else None,
+            metadata=_json_object(filter.metadata) if filter else None,
+        )
+        return await list_connection(info.context, Window.of(first, after), fetch, Project.from_row)
 
     @strawberry.field(description="Fuzzy search on name and remote origin, best first.")
     async def search_projects(self, info: Info, query: str, limit: int = 20) -> list[ProjectMatch]:

@@ -16,9 +16,8 @@ from uuid import UUID
 
 import strawberry
 
-from imi.errors import NotFound
 from imi.graphql.context import Context
-from imi.graphql.ids import from_global_id
+from imi.graphql.ids import find_id
 from imi.graphql.links import Deployment, PullRequest, Ticket
 from imi.graphql.node import Node
 from imi.graphql.projects import Project
@@ -85,11 +84,8 @@ def _domain_id(entity_type: TraceEntityType, entity_id: str) -> str:
     """A work item or PR global id as the UUID the domain expects; anything else unchanged."""
     wanted = _GLOBAL_TYPES.get(entity_type.value)
     if wanted and _BASE64.fullmatch(entity_id.strip()):
-        try:
-            type_name, raw_id = from_global_id(entity_id.strip())
-        except NotFound:
-            return entity_id
-        if type_name == wanted:
+        raw_id = find_id(entity_id.strip(), wanted)
+        if raw_id is not None:
             return str(raw_id)
     return entity_id
 
@@ -173,11 +169,6 @@ class Query:
         "Null when the id names nothing."
     )
     async def trace(self, info: Info, entity_type: TraceEntityType, entity_id: str) -> Trace | None:
-        async with info.context.read() as session:
-            try:
-                result = await service.trace(
-                    session, entity_type.value, _domain_id(entity_type, entity_id)
-                )
-            except NotFound:
-                return None
-        return Trace.from_domain(result)
+        domain_id = _domain_id(entity_type, entity_id)
+        result = await info.context.find(lambda s: service.trace(s, entity_type.value, domain_id))
+        return Trace.from_domain(result) if result else None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, ClassVar
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 
-from imi.errors import NotFound
 from imi.graphql.context import Context
-from imi.graphql.ids import parse_any_id
+from imi.graphql.ids import find_id, parse_any_id
 from imi.graphql.loaders.links import (
     DeploymentsByWorkItem,
     PullRequestsByWorkItem,
@@ -21,7 +21,7 @@ from imi.graphql.loaders.links import (
 from imi.graphql.loaders.projects import ProjectById
 from imi.graphql.loaders.work import WorkItemById, WorkQuery
 from imi.graphql.node import Node, node_resolver
-from imi.graphql.pagination import Connection, Window, connection
+from imi.graphql.pagination import Connection, Window, list_connection
 from imi.graphql.rows import FromRow, Reader
 from imi.work import queries
 from imi.work.models import CompletionType, SourceType, WorkStatus, WorkType
@@ -156,11 +156,8 @@ async def load_work_item(info: Info, work_item_id: UUID) -> WorkItem | None:
 class Query:
     @strawberry.field(description="A work item by global id or UUID; null when unknown.")
     async def work_item(self, info: Info, id: strawberry.ID) -> WorkItem | None:
-        try:
-            work_item_id = parse_any_id(id, "WorkItem")
-        except NotFound:
-            return None
-        return await load_work_item(info, work_item_id)
+        work_item_id = find_id(id, "WorkItem")
+        return await load_work_item(info, work_item_id) if work_item_id else None
 
     @strawberry.field(description="Work items across projects, most recently active first.")
     async def work_items(
@@ -196,8 +193,5 @@ async def list_work_items(
 ) -> Connection[WorkItem]:
     project = parse_any_id(project_id, "Project") if project_id else None
     filters = work_query(filter, window).filters(project)
-    async with info.context.read() as session:
-        page = await queries.list_work(
-            session, filters, limit=max(window.limit, 1), offset=window.offset
-        )
-    return connection(page.items[: window.limit], page.total, window, WorkItem.from_row)
+    fetch = partial(queries.list_work, filters=filters)
+    return await list_connection(info.context, window, fetch, WorkItem.from_row)

@@ -11,13 +11,13 @@ from strawberry.scalars import JSON
 from imi.activities import service
 from imi.activities.models import ActivityCreate, ActivityType
 from imi.graphql.activities import Activity
+from imi.graphql.ids import optional_id
 from imi.graphql.mutations.errors import (
     ConflictError,
     Info,
     NotFoundError,
     ValidationError,
     json_object,
-    optional_id,
     run_in_transaction,
 )
 

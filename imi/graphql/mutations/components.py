@@ -19,14 +19,13 @@ from imi.components.models import (
     RelationType,
 )
 from imi.graphql.components import Component, ComponentRelationship
+from imi.graphql.ids import optional_id, parse_id
 from imi.graphql.mutations.errors import (
     ConflictError,
     Info,
     NotFoundError,
     ValidationError,
     json_object,
-    optional_id,
-    parse_id,
     run_in_transaction,
     sent,
 )

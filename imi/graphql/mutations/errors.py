@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
-from uuid import UUID
 
 import pydantic
 import strawberry
@@ -22,7 +21,6 @@ from strawberry.utils.str_converters import to_camel_case
 from imi.db import domain_error_from_database
 from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
 from imi.graphql.context import Context
-from imi.graphql.ids import parse_any_id
 from imi.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,18 +116,6 @@ async def run_in_transaction(
             raise
         log.warning("database refused the mutation", error=str(error.orig)[:500])
         return to_failure(translated, renames, None)
-
-
-def parse_id(value: str, type_name: str, field: str) -> UUID:
-    """A global id of ``type_name`` or a raw UUID; anything else is NotFound on ``field``."""
-    try:
-        return parse_any_id(value, type_name)
-    except NotFound:
-        raise NotFound(type_name, value, field=field) from None
-
-
-def optional_id(value: str | None, type_name: str, field: str) -> UUID | None:
-    return None if value is None else parse_id(value, type_name, field)
 
 
 def sent(input: Any, *, exclude: Collection[str] = ()) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
+from imi.graphql.ids import parse_id
 from imi.graphql.links import Deployment, PullRequest, Ticket
 from imi.graphql.loaders.work import WorkItemById
 from imi.graphql.mutations.errors import (
@@ -18,7 +19,6 @@ from imi.graphql.mutations.errors import (
     NotFoundError,
     ValidationError,
     json_object,
-    parse_id,
     run_in_transaction,
 )
 from imi.graphql.work import WorkItem

@@ -8,13 +8,13 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
+from imi.graphql.ids import parse_id
 from imi.graphql.mutations.errors import (
     ConflictError,
     Info,
     NotFoundError,
     ValidationError,
     json_object,
-    parse_id,
     run_in_transaction,
     sent,
 )

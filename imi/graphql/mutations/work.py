@@ -11,14 +11,13 @@ from strawberry.scalars import JSON
 from strawberry.utils.str_converters import to_camel_case
 
 from imi.errors import ValidationFailed
+from imi.graphql.ids import optional_id, parse_id
 from imi.graphql.mutations.errors import (
     ConflictError,
     Info,
     NotFoundError,
     ValidationError,
     json_object,
-    optional_id,
-    parse_id,
     run_in_transaction,
     sent,
 )
