@@ -42,6 +42,25 @@ async def rows_by_id(session: AsyncSession, model: type[R], ids: Sequence[Any]) 
     return list((await session.execute(stmt)).scalars())
 
 
+async def reached(
+    session: AsyncSession,
+    keys: Sequence[Any],
+    key: Any,
+    target: type[T],
+    joins: Sequence[tuple[Any, Any]],
+    *,
+    order_by: Sequence[Any],
+    conditions: Sequence[Any] = (),
+) -> list[tuple[Any, T]]:
+    """``(key, row)`` for every ``target`` row reached from ``keys`` through ``joins``
+    (``(table, on)`` in order), in ``order_by`` order: one statement for all the keys."""
+    stmt = select(key, target)
+    for table, on in joins:
+        stmt = stmt.join(table, on)
+    stmt = stmt.where(among(key, keys), *conditions).order_by(*order_by)
+    return [(k, row) for k, row in (await session.execute(stmt)).all()]
+
+
 @dataclass(frozen=True, slots=True)
 class PageOf(Generic[T]):
     """One parent's page of children and the total number of its children."""

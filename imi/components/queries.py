@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from imi.batches import among
+from imi.batches import among, reached
 from imi.components.models import Component, ComponentRelationship, RelationType
 
 Ids = Sequence[uuid.UUID]
@@ -20,40 +20,42 @@ DEPENDS_ON = col(ComponentRelationship.relation_type) == RelationType.DEPENDS_ON
 BY_NAME = (col(Component.name), col(Component.id))
 
 
-async def components_of_projects(session: AsyncSession, project_ids: Ids) -> list[Component]:
-    """The components of these (meta-)repositories, by name."""
+async def components_of_projects(
+    session: AsyncSession, project_ids: Ids
+) -> list[tuple[uuid.UUID, Component]]:
+    """``(project id, component)`` for the components of these (meta-)repositories, by name."""
     stmt = (
         select(Component)
         .where(among(col(Component.parent_project_id), project_ids))
         .order_by(col(Component.name))
     )
-    return list((await session.execute(stmt)).scalars())
+    return [(c.parent_project_id, c) for c in (await session.execute(stmt)).scalars()]
 
 
 async def dependencies_of(
     session: AsyncSession, component_ids: Ids
 ) -> list[tuple[uuid.UUID, Component]]:
     """``(component id, what it depends on)`` along outgoing ``depends_on`` edges, by name."""
-    stmt = (
-        select(REL_FROM, Component)
-        .join(Component, col(Component.id) == REL_TO)
-        .where(among(REL_FROM, component_ids), DEPENDS_ON)
-        .order_by(*BY_NAME)
+    joins = [(Component, col(Component.id) == REL_TO)]
+    return await reached(
+        session,
+        component_ids,
+        REL_FROM,
+        Component,
+        joins,
+        order_by=BY_NAME,
+        conditions=[DEPENDS_ON],
     )
-    return [(key, c) for key, c in (await session.execute(stmt)).all()]
 
 
 async def dependents_of(
     session: AsyncSession, component_ids: Ids
 ) -> list[tuple[uuid.UUID, Component]]:
     """``(component id, what depends on it)`` along incoming ``depends_on`` edges, by name."""
-    stmt = (
-        select(REL_TO, Component)
-        .join(Component, col(Component.id) == REL_FROM)
-        .where(among(REL_TO, component_ids), DEPENDS_ON)
-        .order_by(*BY_NAME)
+    joins = [(Component, col(Component.id) == REL_FROM)]
+    return await reached(
+        session, component_ids, REL_TO, Component, joins, order_by=BY_NAME, conditions=[DEPENDS_ON]
     )
-    return [(key, c) for key, c in (await session.execute(stmt)).all()]
 
 
 async def relationships_of(

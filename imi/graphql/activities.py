@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import strawberry
@@ -54,22 +54,25 @@ class ActivityById(ById[ActivityRow], model=ActivityRow):
     pass
 
 
-class ActivitiesByWorkItem(Pages[UUID, Window, ActivityRow]):
+class ActivityPages(Pages[Any, Window, ActivityRow]):
+    """One page of activities per work item or per agent (``parent``), newest first."""
+
+    parent: ClassVar[Literal["work_item", "agent"]]
+
     async def fetch(
-        self, session: AsyncSession, window: Window, parents: list[UUID]
-    ) -> dict[UUID, PageOf[ActivityRow]]:
+        self, session: AsyncSession, window: Window, parents: list[Any]
+    ) -> dict[Any, PageOf[ActivityRow]]:
         return await activity_pages(
-            session, "work_item", parents, offset=window.offset, limit=window.limit
+            session, self.parent, parents, offset=window.offset, limit=window.limit
         )
 
 
-class ActivitiesByAgent(Pages[str, Window, ActivityRow]):
-    async def fetch(
-        self, session: AsyncSession, window: Window, parents: list[str]
-    ) -> dict[str, PageOf[ActivityRow]]:
-        return await activity_pages(
-            session, "agent", parents, offset=window.offset, limit=window.limit
-        )
+class ActivitiesByWorkItem(ActivityPages):
+    parent = "work_item"
+
+
+class ActivitiesByAgent(ActivityPages):
+    parent = "agent"
 
 
 async def activities_of_work_item(

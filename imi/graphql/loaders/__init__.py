@@ -101,9 +101,9 @@ class ById(Loader[uuid.UUID, V | None]):
         return [by_id.get(key) for key in keys]
 
 
-class Related(Loader[uuid.UUID, list[V]]):
-    """What a domain pair query reaches from each key, each row once, in the query's order:
-    ``class XsByY(Related[X], query=queries.xs_of_ys)``."""
+class Grouped(Loader[uuid.UUID, list[V]]):
+    """What a domain pair query (``(key, row)``) reaches from each key, in the query's order:
+    ``class XsByY(Grouped[X], query=queries.xs_of_ys)``."""
 
     query: ClassVar[PairQuery]
 
@@ -113,7 +113,17 @@ class Related(Loader[uuid.UUID, list[V]]):
             cls.query = query
 
     async def load_batch(self, session: AsyncSession, keys: list[uuid.UUID]) -> list[list[V]]:
-        return distinct(await type(self).query(session, keys), keys)
+        return self.group(await type(self).query(session, keys), keys)
+
+    def group(self, pairs: Sequence[tuple[Any, Any]], keys: list[Any]) -> list[list[V]]:
+        return grouped(list(pairs), keys)
+
+
+class Related(Grouped[V]):
+    """A :class:`Grouped` whose rows may be reached by several paths: each row once per key."""
+
+    def group(self, pairs: Sequence[tuple[Any, Any]], keys: list[Any]) -> list[list[V]]:
+        return distinct(pairs, keys)
 
 
 class Pages(Loader[tuple[P, G], PageOf[V]], Generic[P, G, V]):

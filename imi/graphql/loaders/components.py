@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.components import queries
 from imi.components.models import Component, ComponentRelationship
-from imi.graphql.loaders import ById, Loader, Related, grouped
+from imi.graphql.loaders import ById, Grouped, Loader, Related, grouped
 
 
 class ComponentById(ById[Component], model=Component):
@@ -19,12 +19,8 @@ class ComponentRelationshipById(ById[ComponentRelationship], model=ComponentRela
     pass
 
 
-class ComponentsByProject(Loader[uuid.UUID, list[Component]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[uuid.UUID]
-    ) -> list[list[Component]]:
-        rows = await queries.components_of_projects(session, keys)
-        return grouped([(c.parent_project_id, c) for c in rows], keys)
+class ComponentsByProject(Grouped[Component], query=queries.components_of_projects):
+    pass
 
 
 class DependenciesByComponent(Related[Component], query=queries.dependencies_of):

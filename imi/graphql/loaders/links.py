@@ -7,11 +7,7 @@ share their batches.
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from imi.graphql.loaders import ById, Loader, Related, grouped
+from imi.graphql.loaders import ById, Grouped, Related
 from imi.links import queries
 from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
 from imi.work.models import WorkItem
@@ -32,20 +28,12 @@ class DeploymentById(ById[Deployment], model=Deployment):
 # --- from work items -------------------------------------------------------------------------
 
 
-class TicketsByWorkItem(Loader[uuid.UUID, list[tuple[Ticket, TicketLink]]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[uuid.UUID]
-    ) -> list[list[tuple[Ticket, TicketLink]]]:
-        rows = await queries.tickets_of_work_items(session, keys)
-        return grouped([(link.work_item_id, (ticket, link)) for ticket, link in rows], keys)
+class TicketsByWorkItem(Grouped[tuple[Ticket, TicketLink]], query=queries.tickets_of_work_items):
+    pass
 
 
-class PullRequestsByWorkItem(Loader[uuid.UUID, list[PullRequest]]):
-    async def load_batch(
-        self, session: AsyncSession, keys: list[uuid.UUID]
-    ) -> list[list[PullRequest]]:
-        rows = await queries.pull_requests_of_work_items(session, keys)
-        return grouped([(pr.work_item_id, pr) for pr in rows], keys)
+class PullRequestsByWorkItem(Grouped[PullRequest], query=queries.pull_requests_of_work_items):
+    pass
 
 
 class DeploymentsByWorkItem(Related[Deployment], query=queries.deployments_of_work_items):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,21 +43,23 @@ class WorkItemById(ById[WorkItem], model=WorkItem):
     pass
 
 
-class WorkItemsByProject(Pages[uuid.UUID, WorkQuery, WorkItem]):
+class WorkPages(Pages[Any, WorkQuery, WorkItem]):
+    """One page of work items per project or per owner (``parent``) under one query."""
+
+    parent: ClassVar[Literal["project", "owner"]]
+
     async def fetch(
-        self, session: AsyncSession, query: WorkQuery, parents: list[uuid.UUID]
-    ) -> dict[uuid.UUID, WorkPage]:
+        self, session: AsyncSession, query: WorkQuery, parents: list[Any]
+    ) -> dict[Any, WorkPage]:
         window, filters = query.window, query.filters()
         return await queries.work_pages(
-            session, "project", parents, filters, offset=window.offset, limit=window.limit
+            session, self.parent, parents, filters, offset=window.offset, limit=window.limit
         )
 
 
-class WorkItemsByOwner(Pages[str, WorkQuery, WorkItem]):
-    async def fetch(
-        self, session: AsyncSession, query: WorkQuery, parents: list[str]
-    ) -> dict[str, WorkPage]:
-        window, filters = query.window, query.filters()
-        return await queries.work_pages(
-            session, "owner", parents, filters, offset=window.offset, limit=window.limit
-        )
+class WorkItemsByProject(WorkPages):
+    parent = "project"
+
+
+class WorkItemsByOwner(WorkPages):
+    parent = "owner"
