@@ -13,6 +13,8 @@ from starlette.types import ASGIApp
 
 from imi.api.errors import install_error_handlers
 from imi.api.middleware import CorrelationIdMiddleware
+from imi.api.security import AuthMiddleware
+from imi.auth.scoping import install_project_scoping
 from imi.db import create_engine, session_factory
 from imi.logging import get_logger
 from imi.migrate import head_revision
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.include_router(router, prefix=prefix)
     mount_static(app)
     install_error_handlers(app)
+    app.add_middleware(AuthMiddleware)
+    install_project_scoping()
     return app
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from imi.cli_keys import keys_app
 from imi.logging import configure_logging, get_logger
 from imi.settings import Settings, get_settings
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Inspect and migrate the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 
 # uvicorn's own status code for "the application failed to start".
 STARTUP_FAILURE = 3
@@ -104,13 +106,30 @@ def serve(
             show_envvar=True,
         ),
     ] = _default("migrate_on_start"),
+    force_open: Annotated[
+        bool,
+        typer.Option(
+            "--force-open",
+            help="Serve with IMI_AUTH=off on a non-loopback address (anyone who can reach it "
+            "can change everything).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API. Without IMI_DATABASE_URL, runs an embedded PostgreSQL."""
+    from imi.auth.policy import is_loopback
     from imi.runtime import database
 
     given = _given(ctx, host=host, port=port, migrate_on_start=migrate)
     settings = _settings(**given)
     configure_logging(settings)
+    if settings.auth == "off" and not is_loopback(settings.host) and not force_open:
+        typer.echo(
+            f"error: IMI_AUTH=off on {settings.host} would let anyone on the network change "
+            "everything; bind 127.0.0.1, set IMI_AUTH=local-open or required, or pass "
+            "--force-open",
+            err=True,
+        )
+        raise typer.Exit(2)
     with _graceful_signals(), _friendly_errors():
         try:
             with database(settings, migrate=settings.migrate_on_start) as url:

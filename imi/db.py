@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from imi.errors import Conflict, DomainError, ValidationFailed
+from imi.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from imi.settings import Settings
 
 
@@ -35,15 +35,26 @@ def to_async_url(url: str) -> str:
     )
 
 
+# Without settings (tests, tools), statements are bounded as the service's default is.
+DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
+
+
 def create_engine(database_url: str, settings: Settings | None = None) -> AsyncEngine:
-    """An engine with a bounded pool; ``database_url`` is a plain postgresql:// URL."""
+    """An engine with a bounded pool; ``database_url`` is a plain postgresql:// URL.
+
+    Every statement on its connections is bounded by ``IMI_DB_STATEMENT_TIMEOUT_MS`` (set as the
+    session's ``statement_timeout`` when a connection opens): no request can hold a backend
+    longer, whatever it asks. Migrations run on their own engine, without the limit.
+    """
     pool_size = settings.db_pool_size if settings else 5
     max_overflow = settings.db_max_overflow if settings else 10
+    timeout = settings.db_statement_timeout_ms if settings else DEFAULT_STATEMENT_TIMEOUT_MS
     return create_async_engine(
         to_async_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        connect_args={"server_settings": {"statement_timeout": str(timeout)}},
     )
 
 
@@ -87,6 +98,7 @@ def sqlstate(exc: BaseException) -> str:
 # SQLSTATE class 22 ("data exception"): a value PostgreSQL refuses whatever the attempt (a NUL
 # byte in text, a number out of range, a bad datetime). Class 23: a constraint violation.
 DATA_EXCEPTION = "22"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def domain_error_from_database(exc: BaseException) -> DomainError | None:
@@ -97,4 +109,7 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
         return Conflict("The request conflicts with existing data")
     if isinstance(exc, DBAPIError) and sqlstate(exc).startswith(DATA_EXCEPTION):
         return ValidationFailed("A value is not acceptable to the database: it cannot be stored")
+    if isinstance(exc, DBAPIError) and sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
+        # A project-restricted caller touching another project's rows (row-level security).
+        return Forbidden("not allowed on another project's data")
     return None

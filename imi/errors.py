@@ -37,3 +37,15 @@ class ValidationFailed(DomainError):
     """The input is malformed or violates a business rule about its shape."""
 
     code = "VALIDATION_ERROR"
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that name no valid key or token (HTTP 401)."""
+
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(DomainError):
+    """Valid credentials without the scope or the project access the operation needs (403)."""
+
+    code = "FORBIDDEN"

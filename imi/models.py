@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from imi.activities.models import Activity
+from imi.auth.models import ApiKey
 from imi.components.models import Component, ComponentRelationship
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
 from imi.outbox.models import Event, ProcessedMessage
@@ -13,6 +14,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Activity",
+    "ApiKey",
     "Component",
     "ComponentRelationship",
     "Deployment",

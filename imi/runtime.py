@@ -25,8 +25,9 @@ def database(
 
     Without ``IMI_DATABASE_URL`` the embedded PostgreSQL in ``IMI_DATA_DIR`` runs for the
     duration of the block and is stopped on the way out, whatever the reason. When another
-    imi process (``imi serve``) manages that server, a ``read_only`` caller uses the running
-    server as it is; any other caller gets ``DataDirInUse``.
+    imi process (``imi serve``) manages that server, a ``read_only`` caller (one that neither
+    starts, stops nor migrates it: ``db current``, ``keys``) uses the running server as it
+    is; any other caller gets ``DataDirInUse``.
     """
     if settings.database_url:
         if migrate:
@@ -39,7 +40,8 @@ def database(
     try:
         embedded.start()
     except DataDirInUse as exc:
-        url = embedded.running_url(DEFAULT_DATABASE) if read_only and not migrate else None
+        # The running server was migrated by its own process when it started.
+        url = embedded.running_url(DEFAULT_DATABASE) if read_only else None
         if url is None:
             raise
         log.info("using the embedded postgresql of the running imi process", reason=str(exc))

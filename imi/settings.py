@@ -77,6 +77,66 @@ class Settings(BaseSettings):
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
     )
+    rate_limit_per_minute: int = Field(
+        default=100,
+        ge=0,
+        description="Sustained requests per minute per API key (per address for keyless "
+        "local calls), shared by every worker and replica (0: no rate limit).",
+    )
+    rate_limit_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests a caller may send at once before the per-minute rate applies.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body accepted (bytes); larger ones are answered 413.",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins browsers may call iMi from (empty: CORS off).",
+    )
+    db_statement_timeout_ms: int = Field(
+        default=15_000,
+        ge=0,
+        description="Longest a single SQL statement of the service may run, in milliseconds "
+        "(0: no limit).",
+    )
+
+    auth: Literal["required", "local-open", "off"] = Field(
+        default="local-open",
+        description="required (every request needs a key or token), local-open (loopback "
+        "callers need none; everything else does) or off (no authentication; refused on a "
+        "non-loopback address unless `imi serve --force-open`).",
+    )
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 secret for bearer JWTs. Unset: HS256 tokens refused."
+    )
+    jwt_public_key_file: Path | None = Field(
+        default=None,
+        description="PEM public key or JWKS (JSON) file for RS256/ES256 bearer JWTs.",
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="Required `aud` claim of bearer JWTs (unset: not checked)."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="Required `iss` claim of bearer JWTs (unset: not checked)."
+    )
+    docs_public: bool = Field(
+        default=True,
+        description="Serve the pages (/, /docs, /redoc, /openapi.json, /asyncapi, GraphiQL) "
+        "without a key; false: they need a read key like the API.",
+    )
+    graphql_ide: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")
+    graphql_introspection: bool = Field(
+        default=True, description="Answer GraphQL introspection queries."
+    )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` split on commas, blanks dropped."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -52,6 +52,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting the error envelope."""
     descriptions = {
         400: "Malformed input",
+        401: "No valid API key or token",
+        403: "The key lacks the scope or the project access",
         404: "Not found",
         409: "Conflict with existing state",
         422: "Input failed validation",

@@ -18,7 +18,13 @@ from imi.logging import get_logger
 
 log = get_logger(__name__)
 
-STATUS_BY_CODE = {"VALIDATION_ERROR": 400, "NOT_FOUND": 404, "CONFLICT": 409}
+STATUS_BY_CODE = {
+    "VALIDATION_ERROR": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+}
 
 # Paths only the v2 contract defines. Its clients expect every malformed input there to be a
 # 400 VALIDATION_ERROR (v2 contract section 6); the v3 paths answer a body of the wrong shape

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from imi.api.routes import activities, components, links, projects, trace, work, worktrees
+from imi.api.routes import (
+    activities,
+    components,
+    keys,
+    links,
+    projects,
+    trace,
+    work,
+    worktrees,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -13,6 +22,6 @@ def rest_router() -> APIRouter:
     router = APIRouter()
     # Order matters where paths overlap: /projects/search before /projects/{id}, and
     # /work/git-state before /work/{id}.
-    for area in (projects, work, worktrees, activities, links, trace, components):
+    for area in (projects, work, worktrees, activities, links, trace, components, keys):
         router.include_router(area.router)
     return router

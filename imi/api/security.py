@@ -1,0 +1,126 @@
+"""Authentication of every HTTP request, before any route runs (pure ASGI).
+
+Asks the one policy (``imi.auth.policy``) who is calling and, for the REST API, whether the
+method's action is allowed (GET read, POST/PATCH/PUT write, DELETE and key management admin);
+GraphQL checks its operations itself against the same policy. The principal is set for the
+request's context, so restricted keys are scoped in every query (``imi.auth.scoping``).
+WebSocket connections authenticate in their ``connection_init`` (``imi.graphql.router``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from imi.auth.policy import Action, authenticate, bearer_token, require
+from imi.auth.principal import Principal, reset_principal, set_principal
+from imi.errors import DomainError, Forbidden, Unauthenticated
+from imi.logging import get_logger
+
+log = get_logger(__name__)
+
+REST_PREFIX = "/api/v1/"
+ADMIN_PATHS = ("/api/v1/keys",)
+# Always served without credentials: load balancers and the pages' own assets.
+OPEN_PATHS = ("/health",)
+OPEN_PREFIXES = ("/static/",)
+# The pages: open unless IMI_DOCS_PUBLIC=false, then they need a read key.
+PAGE_PATHS = (
+    "/",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/asyncapi",
+    "/asyncapi.json",
+)
+METHOD_ACTIONS = {
+    "GET": Action.READ,
+    "HEAD": Action.READ,
+    "OPTIONS": Action.READ,
+    "POST": Action.WRITE,
+    "PATCH": Action.WRITE,
+    "PUT": Action.WRITE,
+    "DELETE": Action.ADMIN,
+}
+
+
+def rest_action(method: str, path: str) -> Action:
+    """The action a REST call performs: by method, key management is always admin."""
+    if path.startswith(ADMIN_PATHS):
+        return Action.ADMIN
+    return METHOD_ACTIONS.get(method.upper(), Action.ADMIN)
+
+
+def _is_graphiql_page(scope: Scope) -> bool:
+    if scope["method"] != "GET" or scope["path"].rstrip("/") != "/graphql":
+        return False
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    return b"text/html" in accept
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        settings = scope["app"].state.settings
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        page = path in PAGE_PATHS or _is_graphiql_page(scope)
+        if page and settings.docs_public:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._authenticate(scope)
+            if path.startswith(REST_PREFIX):
+                require(principal, rest_action(scope["method"], path))
+            elif page:
+                require(principal, Action.READ)
+        except (Unauthenticated, Forbidden) as exc:
+            await _refuse(scope, send, exc)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        token = set_principal(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_principal(token)
+
+    async def _authenticate(self, scope: Scope) -> Principal:
+        headers = dict(scope["headers"])
+        authorization = headers.get(b"authorization")
+        client = scope.get("client")
+        state = scope["app"].state
+        return await authenticate(
+            state.sessions,
+            state.settings,
+            token=bearer_token(authorization.decode("latin-1") if authorization else None),
+            client_host=client[0] if client else None,
+        )
+
+
+STATUS = {"UNAUTHORIZED": 401, "FORBIDDEN": 403}
+
+
+async def _refuse(scope: Scope, send: Send, exc: DomainError) -> None:
+    status = STATUS[exc.code]
+    log.info("request refused", path=scope["path"], code=exc.code, reason=exc.message)
+    body: dict[str, Any]
+    if scope["path"].rstrip("/") == "/graphql":
+        body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    else:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        body = {"success": False, "error": error}
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="imi"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
