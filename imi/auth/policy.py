@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 import uuid
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.auth.keys import verify_secret
+from imi.auth.keys import key_is_live, verify_secret
 from imi.auth.models import Scope
 from imi.auth.principal import Principal
 from imi.db import unit_of_work
@@ -27,6 +29,8 @@ from imi.errors import Forbidden, Unauthenticated
 from imi.settings import Settings
 
 MAX_TOKEN_LENGTH = 8192
+KEY_CHECK_TTL = 0.5
+_key_checks: dict[uuid.UUID, tuple[float, bool]] = {}
 JWT_PROJECT_CLAIMS = ("projects", "project_ids", "imi_projects")
 
 
@@ -85,6 +89,28 @@ async def authenticate(
     raise Unauthenticated("an API key or token is required (Authorization: Bearer ...)")
 
 
+async def credentials_live(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal
+) -> bool:
+    """Whether a long-lived connection's credentials still hold: its key is not revoked or
+    expired, its token not expired. Keyless principals (local, open) always hold."""
+    if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+        return False
+    if principal.key_id is None:
+        return True
+    # Many subscriptions of one key share one check per interval.
+    now = time.monotonic()
+    cached = _key_checks.get(principal.key_id)
+    if cached is not None and now - cached[0] < KEY_CHECK_TTL:
+        return cached[1]
+    async with sessions() as session:
+        live = await key_is_live(session, principal.key_id)
+    if len(_key_checks) > 10_000:
+        _key_checks.clear()
+    _key_checks[principal.key_id] = (now, live)
+    return live
+
+
 def require(principal: Principal, action: Action) -> None:
     if not principal.allows(action.scope):
         raise Forbidden(
@@ -105,7 +131,14 @@ async def _key_principal(sessions: async_sessionmaker[AsyncSession], secret: str
     if key is None:
         raise Unauthenticated("unknown, revoked or expired API key")
     projects = frozenset(key.project_ids) if key.project_ids is not None else None
-    return Principal(f"key:{key.id}", "key", Scope(key.scope), projects, key_id=key.id)
+    return Principal(
+        f"key:{key.id}",
+        "key",
+        Scope(key.scope),
+        projects,
+        key_id=key.id,
+        expires_at=key.expires_at,
+    )
 
 
 def _jwt_principal(token: str, settings: Settings) -> Principal:
@@ -136,6 +169,7 @@ def _jwt_principal(token: str, settings: Settings) -> Principal:
         "jwt",
         _scope_claim(claims.get("scope", claims.get("scp"))),
         _project_claim(claims),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from imi.auth.models import Scope
@@ -25,6 +26,7 @@ class Principal:
     scope: Scope
     project_ids: frozenset[uuid.UUID] | None = None  # None: every project
     key_id: uuid.UUID | None = None
+    expires_at: datetime | None = None  # of the key or token
 
     @property
     def restricted(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
+from imi.auth.principal import Principal
 from imi.db import unit_of_work
 from imi.errors import NotFound
 from imi.settings import Settings
@@ -30,6 +31,10 @@ class Context(BaseContext):
         super().__init__()
         self.sessions = sessions
         self.settings = settings
+        # Who is asking: from the HTTP request, or authenticated at a WebSocket's
+        # connection_init (whose payload Strawberry puts in connection_params).
+        self.principal: Principal | None = None
+        self.connection_params: dict[str, Any] | None = None
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
 

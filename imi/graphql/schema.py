@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -20,6 +21,7 @@ from strawberry.tools import merge_types
 
 from imi.errors import DomainError
 from imi.graphql import enums as _enums  # noqa: F401  (registers the enums)
+from imi.graphql.authz import OperationScope
 from imi.graphql.context import Context
 from imi.graphql.cost import QueryCostLimiter
 from imi.graphql.guards import NulFreeStrings
@@ -48,6 +50,7 @@ AREAS = (
     "imi.graphql.agents",
     "imi.graphql.stats",
     "imi.graphql.events",
+    "imi.graphql.keys",
     "imi.graphql.mutations.projects",
     "imi.graphql.mutations.work",
     "imi.graphql.mutations.links",
@@ -90,7 +93,8 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories (a fresh instance per request)."""
-    return [
+    extensions: list[Callable[[], SchemaExtension]] = [
+        OperationScope,
         lambda: QueryDepthLimiter(
             max_depth=settings.graphql_max_depth, should_ignore=_is_introspection
         ),
@@ -100,6 +104,9 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         NulFreeStrings,
         lambda: MaskErrors(should_mask_error=_should_mask),
     ]
+    if not settings.graphql_introspection:
+        extensions.append(DisableIntrospection)
+    return extensions
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

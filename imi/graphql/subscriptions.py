@@ -7,6 +7,7 @@ behind gets an error and its stream ends (re-query, then subscribe again).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from imi.auth.policy import credentials_live
 from imi.batches import rows_by_id
 from imi.graphql.context import Context
 from imi.graphql.events import Event
@@ -44,13 +46,50 @@ async def _subscribe(info: Info, accept: EventFilter) -> EventSubscription:
         raise GraphQLError(str(exc)) from None
 
 
-async def _next_batch(subscription: EventSubscription) -> list[EventRow]:
-    """The next event and whatever else is already queued (one commit's burst)."""
-    try:
-        first = await subscription.next()
-    except StreamClosed as exc:
-        raise GraphQLError(str(exc)) from None
-    return [first, *subscription.drain()]
+# How often a subscription re-checks that its API key is still valid (revoked or expired:
+# the stream ends with an UNAUTHORIZED error).
+CREDENTIAL_CHECK_SECONDS = 1.0
+
+
+async def _next_batch(info: Info, subscription: EventSubscription) -> list[EventRow]:
+    """The next event and whatever else is already queued (one commit's burst). While waiting,
+    the caller's key is re-checked: a revoked or expired key ends the stream."""
+    principal = info.context.principal
+    while True:
+        try:
+            first = await asyncio.wait_for(subscription.next(), CREDENTIAL_CHECK_SECONDS)
+        except StreamClosed as exc:
+            raise GraphQLError(str(exc)) from None
+        except TimeoutError:
+            if principal is not None and not await credentials_live(
+                info.context.sessions, principal
+            ):
+                raise GraphQLError(
+                    "the API key of this subscription was revoked or has expired",
+                    extensions={"code": "UNAUTHORIZED"},
+                ) from None
+            continue
+        return [first, *subscription.drain()]
+
+
+def _visible_to(info: Info) -> EventFilter:
+    """Events a project-restricted caller may see: those naming one of its projects."""
+    principal = info.context.principal
+    if principal is None or principal.project_ids is None:
+        return lambda row: True
+    allowed = {str(p) for p in principal.project_ids}
+
+    def visible(row: EventRow) -> bool:
+        payload = _payload(row)
+        named = {payload.get("project_id"), payload.get("parent_project_id")}
+        many = payload.get("project_ids")
+        if isinstance(many, list):
+            named.update(str(p) for p in many)
+        if row.subject_type == "project":
+            named.add(row.subject_id)
+        return bool(named & allowed)
+
+    return visible
 
 
 async def _release(context: Context) -> None:
@@ -124,12 +163,14 @@ class Subscription:
         project = _project_filter(project_id)
         of_type = _type_matcher(types)
 
+        visible = _visible_to(info)
+
         def accept(row: EventRow) -> bool:
-            return of_type(row) and (project is None or _in_project(row, project))
+            return of_type(row) and (project is None or _in_project(row, project)) and visible(row)
 
         async with await _subscribe(info, accept) as subscription:
             while True:
-                for row in await _next_batch(subscription):
+                for row in await _next_batch(info, subscription):
                     yield Event.from_row(row)
                     await _release(info.context)
 
@@ -144,6 +185,7 @@ class Subscription:
         self, info: Info, project_id: strawberry.ID | None = None
     ) -> AsyncGenerator[WorkItem, None]:
         project = _project_filter(project_id)
+        visible = _visible_to(info)
 
         def accept(row: EventRow) -> bool:
             # A v2 event mirrors a v3 one of the same change; the NOTIFYs of one commit may
@@ -152,11 +194,12 @@ class Subscription:
                 row.subject_type == WORK_ITEM
                 and row.event_type not in V2_CONTRACT_EVENTS
                 and (project is None or _in_project(row, project))
+                and visible(row)
             )
 
         async with await _subscribe(info, accept) as subscription:
             while True:
-                ids = _unique_work_item_ids(await _next_batch(subscription))
+                ids = _unique_work_item_ids(await _next_batch(info, subscription))
                 for row in await _load_work_items(info.context, ids):
                     yield WorkItem.from_row(row)
                     await _release(info.context)

@@ -51,7 +51,9 @@ COMPONENT_IDS = [
 
 
 def _settings() -> Settings:
-    return Settings(_env_file=None, rabbitmq_url=None)
+    # The fuzzer's client is not on loopback; it tests input handling, not access (the auth
+    # tests do that), so the app runs with authentication off.
+    return Settings(_env_file=None, rabbitmq_url=None, auth="off")
 
 
 def _operations() -> list[tuple[str, str]]:

@@ -1,0 +1,129 @@
+"""API key management over GraphQL (imi:admin, checked by ``imi.graphql.authz``):
+``apiKeys``, ``createApiKey`` (answers the secret once), ``revokeApiKey``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from imi.auth.keys import create_key, is_usable, list_keys, parse_expiry, parse_scope, revoke_key
+from imi.auth.models import ApiKey as ApiKeyRow
+from imi.errors import NotFound
+from imi.graphql.ids import parse_any_id
+from imi.graphql.mutations.errors import (
+    ConflictError,
+    Info,
+    NotFoundError,
+    ValidationError,
+    run_in_transaction,
+)
+
+
+@strawberry.type(description="An API key (never its secret).")
+class ApiKey:
+    uuid: UUID
+    name: str
+    prefix: str = strawberry.field(description="The public part of the secret (imi_<prefix>_).")
+    scope: str = strawberry.field(description="imi:read, imi:write or imi:admin.")
+    project_ids: list[UUID] | None = strawberry.field(
+        description="The projects the key is restricted to; null: every project."
+    )
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+        return cls(
+            uuid=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            scope=row.scope,
+            project_ids=row.project_ids,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+            active=is_usable(row, datetime.now(UTC)),
+        )
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    name: str
+    scope: str = strawberry.field(description="imi:read, imi:write or imi:admin.")
+    project_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Restrict the key to these projects (global ids or UUIDs)."
+    )
+    expires: str | None = strawberry.field(
+        default=None, description="30d, 12h, 90m or an ISO 8601 time."
+    )
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey
+    secret: str = strawberry.field(description="Shown this once: 'Authorization: Bearer ...'.")
+
+
+@strawberry.type
+class RevokeApiKeyPayload:
+    api_key: ApiKey
+
+
+CreateApiKeyResult = Annotated[
+    CreateApiKeyPayload | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("CreateApiKeyResult"),
+]
+RevokeApiKeyResult = Annotated[
+    RevokeApiKeyPayload | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("RevokeApiKeyResult"),
+]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Every API key (imi:admin).")
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        async with info.context.read() as session:
+            return [ApiKey.from_row(row) for row in await list_keys(session)]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an API key (imi:admin); the payload holds its secret.")
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
+        async def call(session: AsyncSession) -> CreateApiKeyPayload:
+            projects = (
+                [parse_any_id(p, "Project") for p in input.project_ids]
+                if input.project_ids is not None
+                else None
+            )
+            created = await create_key(
+                session,
+                name=input.name,
+                scope=parse_scope(input.scope),
+                project_ids=projects,
+                expires_at=parse_expiry(input.expires) if input.expires else None,
+            )
+            return CreateApiKeyPayload(api_key=ApiKey.from_row(created.key), secret=created.secret)
+
+        return await run_in_transaction(info, call, renames={"project_ids": "projectIds"})
+
+    @strawberry.mutation(description="Revoke an API key (imi:admin); idempotent.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
+        async def call(session: AsyncSession) -> RevokeApiKeyPayload:
+            try:
+                key_id = UUID(str(id))
+            except ValueError:
+                raise NotFound("api key", str(id)[:80], field="id") from None
+            row = await revoke_key(session, key_id)
+            return RevokeApiKeyPayload(api_key=ApiKey.from_row(row))
+
+        return await run_in_transaction(info, call, renames={"key_id": "id"}, target="id")
