@@ -11,6 +11,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
+from imi.api.body_limit import BodyLimitMiddleware
+from imi.api.disconnect import CancelOnDisconnectMiddleware
 from imi.api.errors import install_error_handlers
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.api.security import AuthMiddleware
@@ -32,14 +34,19 @@ TITLE = "iMi"
 
 
 class ImiApp(FastAPI):
-    """FastAPI with the correlation id as the outermost layer.
+    """FastAPI with the correlation id as the outermost layer, then the disconnect watch and the
+    body size limit.
 
     Outside even Starlette's ServerErrorMiddleware, so a 500 response and the error log
     written for it carry the request's correlation id too.
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return CorrelationIdMiddleware(super().build_middleware_stack())
+        # Inside the correlation id: a disconnected client's handler is cancelled (and its
+        # query with it); bodies over the limit are refused before any route reads them.
+        settings: Settings = getattr(self.state, "settings", None) or get_settings()
+        app = BodyLimitMiddleware(super().build_middleware_stack(), settings.max_body_bytes)
+        return CorrelationIdMiddleware(CancelOnDisconnectMiddleware(app))
 
 
 def routers(settings: Settings) -> list[tuple[str, APIRouter]]:

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from imi.activities.models import Activity
 from imi.auth.models import ApiKey
+from imi.auth.models_ratelimit import RateLimit
 from imi.components.models import Component, ComponentRelationship
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
 from imi.outbox.models import Event, ProcessedMessage
@@ -23,6 +24,7 @@ __all__ = [
     "ProcessedMessage",
     "Project",
     "PullRequest",
+    "RateLimit",
     "Ticket",
     "TicketLink",
     "WorkItem",

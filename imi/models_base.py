@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -74,6 +75,38 @@ Count = Annotated[int, InputField(ge=0, le=PG_INT_MAX)]
 
 MAX_PAGE_SIZE = 500
 MAX_METADATA_DEPTH = 32
+# Serialized size of one metadata object (JSON, bytes).
+MAX_METADATA_BYTES = 65_536
+
+# Longest text each kind of input field takes (characters), so no stored value or filter can
+# make a statement slow: names and ids 255, paths 1024, URLs 2000, titles 1000, free text
+# 10000, search text 200. Indexed values must also fit a btree entry (about 2700 bytes), which
+# a 1024-character path of four-byte characters would not: those are bounded in bytes as well.
+MAX_NAME = 255
+MAX_ID = 255
+MAX_PATH = 1024
+MAX_URL = 2000
+MAX_TITLE = 1000
+MAX_TEXT = 10_000
+MAX_SEARCH = 200
+MAX_INDEXED_BYTES = 2000
+
+
+def check_indexed_bytes(value: str | None) -> str | None:
+    """A value that fits a btree index entry: at most ``MAX_INDEXED_BYTES`` in UTF-8."""
+    if value is not None and len(value.encode("utf-8", "surrogatepass")) > MAX_INDEXED_BYTES:
+        raise ValueError(f"must be at most {MAX_INDEXED_BYTES} bytes in UTF-8")
+    return value
+
+
+# The types of bounded text inputs (REST bodies, GraphQL inputs and commands all validate
+# through the input models, so every surface applies the same limits).
+Name = Annotated[str, InputField(max_length=MAX_NAME)]
+Identifier = Annotated[str, InputField(max_length=MAX_ID)]
+PathText = Annotated[str, InputField(max_length=MAX_PATH), AfterValidator(check_indexed_bytes)]
+UrlText = Annotated[str, InputField(max_length=MAX_URL), AfterValidator(check_indexed_bytes)]
+Title = Annotated[str, InputField(max_length=MAX_TITLE)]
+LongText = Annotated[str, InputField(max_length=MAX_TEXT)]
 
 
 def _check_json(value: Any, depth: int) -> None:
@@ -93,8 +126,12 @@ def _check_json(value: Any, depth: int) -> None:
 
 
 def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    """Metadata PostgreSQL can store and events can carry: bounded depth, no NUL, no NaN."""
+    """Metadata PostgreSQL can store and events can carry: bounded depth and size, no NUL,
+    no NaN."""
     _check_json(value, 1)
+    size = len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "replace"))
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
     return value
 
 

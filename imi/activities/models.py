@@ -10,7 +10,18 @@ from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, Input, Metadata, UUIDKey, WithMetadata, one_of, tstz
+from imi.models_base import (
+    NOW,
+    Identifier,
+    Input,
+    LongText,
+    Metadata,
+    PathText,
+    UUIDKey,
+    WithMetadata,
+    one_of,
+    tstz,
+)
 
 
 class ActivityType(StrEnum):
@@ -49,9 +60,9 @@ class Activity(UUIDKey, WithMetadata, table=True):
 
 
 class ActivityCreate(Input):
-    agent_id: str = InputField(min_length=1)
+    agent_id: Identifier = InputField(min_length=1)
     work_item_id: uuid.UUID | None = None
     activity_type: ActivityType
-    description: str | None = None
-    file_path: str | None = None
+    description: LongText | None = None
+    file_path: PathText | None = None
     metadata: Metadata = InputField(default_factory=dict)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from imi.models_base import Count, Input, Metadata
+from imi.models_base import Count, Identifier, Input, LongText, Metadata, Name, PathText
 from imi.work.models import GitState, WorkSource, WorkStart
 from imi.work.naming import parse_work_type
 
@@ -46,11 +46,11 @@ class WorktreeCreateV2(Input):
     )
 
     # Required as in the v2 contract (MCP create_worktree, register_worktree()).
-    type: str = Field(description="feat, fix, aiops, devops, review (or a v3 work type).")
-    name: str = Field(description="The worktree's name, unique among the project's active ones.")
-    branch_name: str
-    path: str = Field(description="The worktree's directory.")
-    agent_id: str | None = None
+    type: Name = Field(description="feat, fix, aiops, devops, review (or a v3 work type).")
+    name: Name = Field(description="The worktree's name, unique among the project's active ones.")
+    branch_name: Identifier
+    path: PathText = Field(description="The worktree's directory.")
+    agent_id: Identifier | None = None
     metadata: Metadata = Field(default_factory=dict)
 
     def to_work_start(self, project_id: uuid.UUID, source: WorkSource) -> WorkStart:
@@ -91,8 +91,8 @@ class GitStateIn(Input):
     )
     ahead_of_trunk: Count | None = Field(default=None, validation_alias=_aliases("ahead_of_trunk"))
     behind_trunk: Count | None = Field(default=None, validation_alias=_aliases("behind_trunk"))
-    last_commit_hash: str | None = None
-    last_commit_message: str | None = None
+    last_commit_hash: Identifier | None = None
+    last_commit_message: LongText | None = None
     last_sync_at: datetime | None = Field(
         default=None, description="When the state was read; older reports are ignored."
     )
@@ -106,7 +106,7 @@ class GitStateByBranchIn(GitStateIn):
     """A git-state report addressed by project and branch instead of work item id."""
 
     project_id: uuid.UUID
-    branch_name: str
+    branch_name: Identifier
 
     def to_domain(self) -> GitState:
         fields = self.model_dump(exclude_unset=True, exclude={"project_id", "branch_name"})
@@ -114,8 +114,8 @@ class GitStateByBranchIn(GitStateIn):
 
 
 class MergeIn(Input):
-    merged_by: str | None = None
-    merge_commit_hash: str | None = None
+    merged_by: Identifier | None = None
+    merge_commit_hash: Identifier | None = None
 
 
 class ActivityIn(Input):
@@ -135,11 +135,11 @@ class ActivityIn(Input):
     )
 
     # Required as in the v2 contract (1.4 and MCP log_activity).
-    agent_id: str = Field(min_length=1)
+    agent_id: Identifier = Field(min_length=1)
     work_item_id: uuid.UUID = Field(validation_alias=AliasChoices("worktree_id", "work_item_id"))
-    activity_type: str
-    description: str = Field(min_length=1)
-    file_path: str | None = None
+    activity_type: Name
+    description: LongText = Field(min_length=1)
+    file_path: PathText | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -147,11 +147,11 @@ class SyncCompleted(BaseModel):
     """v2 ``git.sync_completed`` (002 section 2.2): a worktree's git state, by its path.
     Other keys a sync tool adds are ignored (it is an event, not a command)."""
 
-    worktree_path: str
+    worktree_path: PathText
     has_uncommitted: bool | None = None
     uncommitted_count: Count | None = None
     ahead: Count | None = None
     behind: Count | None = None
-    last_commit_hash: str | None = None
-    last_commit_message: str | None = None
+    last_commit_hash: Identifier | None = None
+    last_commit_message: LongText | None = None
     last_sync_at: datetime | None = None

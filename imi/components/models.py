@@ -9,7 +9,7 @@ from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field
 
-from imi.models_base import CoreTable, Input, Metadata, one_of
+from imi.models_base import CoreTable, Input, Metadata, Name, PathText, one_of
 
 
 class ComponentKind(StrEnum):
@@ -62,8 +62,8 @@ class ComponentRelationship(CoreTable, table=True):
 
 class ComponentCreate(Input):
     project_id: uuid.UUID
-    name: str
-    path: str | None = None
+    name: Name
+    path: PathText | None = None
     kind: ComponentKind = ComponentKind.LOCAL
     enabled: bool = True
     linked_project_id: uuid.UUID | None = None
@@ -73,8 +73,8 @@ class ComponentCreate(Input):
 class ComponentUpdate(Input):
     """Absent fields stay; ``metadata`` merges key by key (null removes a key)."""
 
-    name: str | None = None
-    path: str | None = None
+    name: Name | None = None
+    path: PathText | None = None
     kind: ComponentKind | None = None
     enabled: bool | None = None
     linked_project_id: uuid.UUID | None = None

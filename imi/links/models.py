@@ -11,7 +11,22 @@ from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from imi.models_base import NOW, PG_INT_MAX, CoreTable, Input, Metadata, one_of, tstz
+from imi.models_base import (
+    NOW,
+    PG_INT_MAX,
+    CoreTable,
+    Identifier,
+    Input,
+    Metadata,
+    Name,
+    Title,
+    UrlText,
+    one_of,
+    tstz,
+)
+
+# Most work items one deployment call may ship.
+MAX_DEPLOY_WORK_ITEMS = 1000
 
 
 class LinkKind(StrEnum):
@@ -99,12 +114,14 @@ class TicketLinkInput(Input):
     ``ticket_url``, ``ticket_state``) or the short ones (``title``, ``url``, ``state``)."""
 
     work_item_id: uuid.UUID
-    plane_ticket_id: str
-    title: str | None = InputField(
+    plane_ticket_id: Identifier
+    title: Title | None = InputField(
         default=None, validation_alias=AliasChoices("ticket_title", "title")
     )
-    url: str | None = InputField(default=None, validation_alias=AliasChoices("ticket_url", "url"))
-    state: str | None = InputField(
+    url: UrlText | None = InputField(
+        default=None, validation_alias=AliasChoices("ticket_url", "url")
+    )
+    state: Name | None = InputField(
         default=None, validation_alias=AliasChoices("ticket_state", "state")
     )
     kind: LinkKind = LinkKind.REFERENCES
@@ -116,20 +133,22 @@ class PullRequestInput(Input):
 
     work_item_id: uuid.UUID
     pr_number: int = InputField(gt=0, le=PG_INT_MAX)  # an integer column
-    pr_url: str
+    pr_url: UrlText
     pr_state: PRState = PRState.OPEN
-    title: str | None = InputField(default=None, validation_alias=AliasChoices("pr_title", "title"))
+    title: Title | None = InputField(
+        default=None, validation_alias=AliasChoices("pr_title", "title")
+    )
     metadata: Metadata = InputField(default_factory=dict)
 
 
 class DeploymentInput(Input):
     """Record a deployment shipping one or many work items (idempotent on ``deploy_id``)."""
 
-    deploy_id: str
-    environment: str
-    work_item_ids: list[uuid.UUID] = InputField(min_length=1)
-    commit_hash: str | None = None
-    status: str = "succeeded"
+    deploy_id: Identifier
+    environment: Name
+    work_item_ids: list[uuid.UUID] = InputField(min_length=1, max_length=MAX_DEPLOY_WORK_ITEMS)
+    commit_hash: Identifier | None = None
+    status: Name = "succeeded"
     deployed_at: datetime | None = None
     metadata: Metadata = InputField(default_factory=dict)
 

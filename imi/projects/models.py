@@ -7,7 +7,16 @@ from pydantic import Field as InputField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from imi.models_base import CoreTable, Input, Metadata
+from imi.models_base import (
+    CoreTable,
+    Identifier,
+    Input,
+    LongText,
+    Metadata,
+    Name,
+    PathText,
+    UrlText,
+)
 
 
 class Project(CoreTable, table=True):
@@ -41,11 +50,11 @@ class Project(CoreTable, table=True):
 class ProjectCreate(Input):
     """Input of register_project. ``name`` defaults to the repository name."""
 
-    remote_origin: str
-    name: str | None = None
-    default_branch: str = "main"
-    trunk_path: str | None = None
-    description: str | None = None
+    remote_origin: UrlText
+    name: Name | None = None
+    default_branch: Identifier = "main"
+    trunk_path: PathText | None = None
+    description: LongText | None = None
     metadata: Metadata = InputField(default_factory=dict)
 
 
@@ -56,10 +65,10 @@ class ProjectUpdate(Input):
     set ``replace_metadata`` to replace the whole object instead.
     """
 
-    name: str | None = None
-    description: str | None = None
-    default_branch: str | None = None
-    trunk_path: str | None = None
+    name: Name | None = None
+    description: LongText | None = None
+    default_branch: Identifier | None = None
+    trunk_path: PathText | None = None
     metadata: Metadata | None = None
     replace_metadata: bool = False
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.errors import NotFound, ValidationFailed
-from imi.models_base import Page
+from imi.models_base import MAX_SEARCH, Page
 from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window, fetch_entity_page
 from imi.projects.models import (
@@ -163,6 +163,11 @@ async def search_projects(
     query = (query or "").strip()
     if not query:
         raise ValidationFailed("search query must not be empty", field="q")
+    if len(query) > MAX_SEARCH:
+        # Trigram scoring grows with the text's length: a long one could hold a backend.
+        raise ValidationFailed(
+            f"search query must be at most {MAX_SEARCH} characters", field="q", limit=MAX_SEARCH
+        )
     check_window(limit, 0, max_limit=SEARCH_MAX_LIMIT)
     q = query.lower()
     name = func.lower(col(Project.name))

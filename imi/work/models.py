@@ -11,7 +11,19 @@ from pydantic import Field as InputField
 from sqlalchemy import CheckConstraint, Column, Computed, Index, String, text
 from sqlmodel import Field
 
-from imi.models_base import NOW, CoreTable, Count, Input, Metadata, one_of, tstz
+from imi.models_base import (
+    NOW,
+    CoreTable,
+    Count,
+    Identifier,
+    Input,
+    LongText,
+    Metadata,
+    Name,
+    PathText,
+    one_of,
+    tstz,
+)
 
 
 class WorkType(StrEnum):
@@ -125,19 +137,19 @@ class WorkSource(Input):
     """Where the work came from: ``{type, ref}`` (e.g. a Plane ticket key)."""
 
     type: SourceType = SourceType.MANUAL
-    ref: str | None = None
+    ref: Identifier | None = None
 
 
 class WorkStart(Input):
     """Input of start_work. ``work_type`` accepts the v2 spelling ``feat``."""
 
     project_id: uuid.UUID
-    branch_name: str
-    work_type: str = WorkType.FEATURE.value
+    branch_name: Identifier
+    work_type: Name = WorkType.FEATURE.value
     source: WorkSource = InputField(default_factory=WorkSource)
-    owner_id: str | None = None
-    worktree_path: str | None = None
-    name: str | None = None
+    owner_id: Identifier | None = None
+    worktree_path: PathText | None = None
+    name: Name | None = None
     metadata: Metadata = InputField(default_factory=dict)
 
 
@@ -152,8 +164,8 @@ class GitState(Input):
     uncommitted_files_count: Count | None = None
     ahead_of_trunk: Count | None = None
     behind_trunk: Count | None = None
-    last_commit_hash: str | None = None
-    last_commit_message: str | None = None
+    last_commit_hash: Identifier | None = None
+    last_commit_message: LongText | None = None
     last_sync_at: datetime | None = None
 
 
@@ -182,8 +194,8 @@ class GitStateResult(BaseModel):
 
 class WorkCompletion(Input):
     completion_type: CompletionType = CompletionType.MERGED
-    merge_commit_hash: str | None = None
-    merged_by: str | None = None
+    merge_commit_hash: Identifier | None = None
+    merged_by: Identifier | None = None
 
 
 class WorkFilter(BaseModel):
