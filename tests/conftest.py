@@ -1,7 +1,15 @@
-"""Test harness: a real PostgreSQL, migrated once per run, emptied before every test.
+"""Test harness: a real PostgreSQL, migrated once per run; every database test starts empty.
 
 ``IMI_TEST_DATABASE_URL`` points at a server (a fresh database is created on it and dropped at
 the end); without it the embedded PostgreSQL runs in a temporary directory.
+
+Two kinds of isolation, chosen by the fixtures a test depends on:
+
+- ``session`` alone: the test runs inside a transaction rolled back at its end (its commits
+  are savepoints). Nothing is left behind and nothing is visible to other connections.
+- ``committed_database`` (also through ``engine``, ``sessions``, ``client``, ``graphql``):
+  commits are real, for the app's own pool, LISTEN/NOTIFY, consumers, the relay or concurrent
+  sessions to see. The rows stay until the next database test, which empties the tables first.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ from imi.models import metadata
 from imi.settings import Settings, get_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Tests send bursts from one loopback address; the rate limit has tests of its own, which set
+# it explicitly. Every other app under test runs without one (servers started as subprocesses
+# inherit this too).
+os.environ.setdefault("IMI_RATE_LIMIT_PER_MINUTE", "0")
 # Creating or dropping a test database waits at most this long (seconds), even on a loaded
 # server: a stuck DROP must not hang the run.
 ADMIN_TIMEOUT = 120.0
@@ -93,35 +105,85 @@ def database_url(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def _engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The run's engine; tests reach it through ``session`` or ``engine``."""
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
-
-
 TABLES = ", ".join(metadata.tables)
+# Emptying the tables: DELETE, children first. The tables a test fills are tiny, and on them a
+# DELETE takes a couple of milliseconds where a TRUNCATE (new files for every table and index,
+# flushed at commit) takes 70-350 ms on a loaded machine. Identities are not restarted: no
+# test depends on the events ids starting at 1 (rolled-back tests do not reset them either).
+EMPTY = [f"DELETE FROM {table.name}" for table in reversed(metadata.sorted_tables)]
+# One cheap round trip telling whether any table holds a row.
+ANY_ROWS = "SELECT " + " OR ".join(f"EXISTS (SELECT FROM {t})" for t in metadata.tables)
 
 
 @pytest.fixture(autouse=True)
 async def _empty_database(request: pytest.FixtureRequest) -> None:
-    """Every database test starts from an empty, migrated schema."""
-    if "engine" not in request.fixturenames:
+    """Every database test starts from an empty, migrated schema.
+
+    A rolled-back test leaves nothing behind, so the tables are emptied only when a row is
+    there (a committing test ran before).
+    """
+    if "_engine" not in request.fixturenames:
         return
-    engine: AsyncEngine = request.getfixturevalue("engine")
+    engine: AsyncEngine = request.getfixturevalue("_engine")
     async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        if await conn.scalar(text(ANY_ROWS)):
+            for statement in EMPTY:
+                await conn.execute(text(statement))
 
 
 @pytest.fixture
-async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for one test; commit explicitly to make changes visible to others."""
-    async with sessions() as session:
-        yield session
+def committed_database() -> None:
+    """Opt-in: this test commits for other connections (the app's pool, LISTEN/NOTIFY, a
+    consumer, concurrent sessions) to see, or needs a new transaction at each commit (``now()``
+    moving on). Its ``session`` is then a plain one on the engine, and what it commits stays
+    until the next database test empties the tables. ``engine`` and ``sessions`` (and so the
+    app fixtures) depend on it."""
+
+
+@pytest.fixture
+def engine(_engine: AsyncEngine, committed_database: None) -> AsyncEngine:
+    """The engine, for tests whose data must be committed (see ``committed_database``)."""
+    return _engine
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+async def session(
+    request: pytest.FixtureRequest, _engine: AsyncEngine
+) -> AsyncIterator[AsyncSession]:
+    """A session for one test.
+
+    On its own, it runs inside an outer transaction rolled back at the end: ``commit()`` only
+    releases a savepoint, nothing is visible to other connections, and nothing is left behind.
+    When the test also depends on ``committed_database`` (through ``engine``, ``sessions``,
+    ``client``, ``graphql``, ...), it is a plain session: commit to make changes visible.
+    """
+    if "committed_database" in request.fixturenames:
+        sessions: async_sessionmaker[AsyncSession] = request.getfixturevalue("sessions")
+        async with sessions() as session:
+            yield session
+        return
+    async with _engine.connect() as conn:
+        outer = await conn.begin()
+        session = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await outer.rollback()
 
 
 @pytest.fixture(autouse=True)

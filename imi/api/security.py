@@ -1,7 +1,9 @@
 """Authentication of every HTTP request, before any route runs (pure ASGI).
 
 Asks the one policy (``imi.auth.policy``) who is calling and, for the REST API, whether the
-method's action is allowed (GET read, POST/PATCH/PUT write, DELETE and key management admin);
+method's action is allowed (GET read, POST/PATCH/PUT write, DELETE and key management admin),
+then counts the request against the caller's rate limit (per key or token, per address for
+keyless local calls; shared by every worker and replica through PostgreSQL);
 GraphQL checks its operations itself against the same policy. The principal is set for the
 request's context, so restricted keys are scoped in every query (``imi.auth.scoping``).
 WebSocket connections authenticate in their ``connection_init`` (``imi.graphql.router``).
@@ -14,8 +16,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from imi.api.limits import rate_limited_response
 from imi.auth.policy import Action, authenticate, bearer_token, require
 from imi.auth.principal import Principal, reset_principal, set_principal
+from imi.auth.ratelimit import take
 from imi.errors import DomainError, Forbidden, Unauthenticated
 from imi.logging import get_logger
 
@@ -86,6 +90,17 @@ class AuthMiddleware:
                 require(principal, Action.READ)
         except (Unauthenticated, Forbidden) as exc:
             await _refuse(scope, send, exc)
+            return
+        state = scope["app"].state
+        wait = await take(
+            state.engine,
+            principal.rate_key,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+        )
+        if wait is not None:
+            log.info("rate limited", subject=principal.subject, path=path, retry_after=wait)
+            await rate_limited_response(wait)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         token = set_principal(principal)

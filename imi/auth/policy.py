@@ -83,7 +83,7 @@ async def authenticate(
             return await _key_principal(sessions, token)
         return _jwt_principal(token, settings)
     if settings.auth == "off":
-        return Principal("open", "open", Scope.ADMIN)
+        return Principal(f"open:{client_host or 'unix'}", "open", Scope.ADMIN)
     if settings.auth == "local-open" and is_loopback(client_host):
         return Principal(f"local:{client_host or 'unix'}", "local", Scope.ADMIN)
     raise Unauthenticated("an API key or token is required (Authorization: Bearer ...)")

@@ -5,6 +5,7 @@ even from loopback; keys are created with the domain service, as `imi keys creat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -335,3 +336,24 @@ async def test_key_creation_validates(sessions: Sessions) -> None:
             )
         with pytest.raises(NotFound):
             await revoke_key(session, uuid.uuid4())
+
+
+async def test_rate_limit_per_key_then_recovery(
+    make_client: ClientFactory, sessions: Sessions
+) -> None:
+    """002 section 8: a rate limit per API key; 429 with Retry-After in the v2 envelope."""
+    http = await make_client(rate_limit_per_minute=120, rate_limit_burst=3)
+    first = auth(await new_key(sessions, Scope.READ))
+    second = auth(await new_key(sessions, Scope.READ))
+    statuses = [(await http.get(f"{API}/projects", headers=first)).status_code for _ in range(5)]
+    assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
+    limited = await http.get(f"{API}/projects", headers=first)
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    retry = int(limited.headers["retry-after"])
+    assert 1 <= retry <= 2
+    # Another key has its own budget.
+    assert (await http.get(f"{API}/projects", headers=second)).status_code == 200
+    # One request's worth of time later (0.5 s at 120/minute), the key may go on.
+    await asyncio.sleep(0.6)
+    assert (await http.get(f"{API}/projects", headers=first)).status_code == 200
