@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -27,6 +28,28 @@ SECRET_PREFIX = "imi_"
 # How stale ``last_used_at`` may get: a key in constant use is not rewritten per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
 MAX_KEY_PROJECTS = 100
+
+
+class KeyInfo(BaseModel):
+    """What every surface shows of a key: never its secret or hash."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="The public part of the secret (imi_<prefix>_...).")
+    scope: str = Field(description="imi:read, imi:write or imi:admin.")
+    project_ids: list[uuid.UUID] | None = Field(
+        description="The projects the key is restricted to; null: every project."
+    )
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    active: bool = Field(description="Neither revoked nor expired.")
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyInfo:
+        fields = {name: getattr(key, name) for name in cls.model_fields if name != "active"}
+        return cls(**fields, active=is_usable(key, datetime.now(UTC)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imi.auth.keys import create_key, is_usable, list_keys, parse_expiry, parse_scope, revoke_key
+from imi.auth.keys import KeyInfo, create_key, list_keys, parse_expiry, parse_scope, revoke_key
 from imi.auth.models import ApiKey as ApiKeyRow
 from imi.errors import NotFound
 from imi.graphql.ids import parse_any_id
@@ -23,35 +22,13 @@ from imi.graphql.mutations.errors import (
 )
 
 
-@strawberry.type(description="An API key (never its secret).")
+@strawberry.experimental.pydantic.type(
+    model=KeyInfo, all_fields=True, description="An API key (never its secret)."
+)
 class ApiKey:
-    uuid: UUID
-    name: str
-    prefix: str = strawberry.field(description="The public part of the secret (imi_<prefix>_).")
-    scope: str = strawberry.field(description="imi:read, imi:write or imi:admin.")
-    project_ids: list[UUID] | None = strawberry.field(
-        description="The projects the key is restricted to; null: every project."
-    )
-    created_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-    active: bool
-
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKey:
-        return cls(
-            uuid=row.id,
-            name=row.name,
-            prefix=row.prefix,
-            scope=row.scope,
-            project_ids=row.project_ids,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-            active=is_usable(row, datetime.now(UTC)),
-        )
+        return cls.from_pydantic(KeyInfo.of(row))
 
 
 @strawberry.input

@@ -4,6 +4,7 @@ effects in the database, read dead letters."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -106,3 +107,13 @@ async def dead_letters(bus: Bus, queue: str, count: int, timeout: float = 10.0) 
 
     await until(take, lambda n: n >= count, timeout)
     return taken
+
+
+def tapped(bus: Bus, key: str) -> list[tuple[aio_pika.abc.AbstractIncomingMessage, Any]]:
+    """What the test's tap queue received with this routing key, bodies decoded."""
+    return [(m, json.loads(m.body)) for m in bus.tap.messages if m.routing_key == key]
+
+
+async def wait_tapped(bus: Bus, key: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
+    await until(lambda: asyncio.sleep(0, tapped(bus, key)), lambda m: len(m) >= count, timeout)
+    return tapped(bus, key)

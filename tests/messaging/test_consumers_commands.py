@@ -4,11 +4,9 @@ duplicates, dead letters and retries."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
-import aio_pika
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,9 +23,10 @@ from tests.messaging.consumers_support import (
     event_types,
     processed_count,
     running,
-    until,
+    tapped,
     v2_envelope,
     wait_processed,
+    wait_tapped,
 )
 
 ORIGIN = "git@github.com:acme/commands.git"
@@ -37,15 +36,6 @@ async def one(sessions: async_sessionmaker[AsyncSession], model: Any, **where: A
     async with sessions() as s:
         stmt = select(model).filter_by(**where)
         return (await s.execute(stmt)).scalars().first()
-
-
-def tapped(bus: Bus, key: str) -> list[tuple[aio_pika.abc.AbstractIncomingMessage, Any]]:
-    return [(m, json.loads(m.body)) for m in bus.tap.messages if m.routing_key == key]
-
-
-async def wait_tapped(bus: Bus, key: str, count: int = 1, timeout: float = 10.0) -> list[Any]:
-    await until(lambda: asyncio.sleep(0, tapped(bus, key)), lambda m: len(m) >= count, timeout)
-    return tapped(bus, key)
 
 
 async def test_v3_commands_drive_the_domain_and_answer_with_its_events(

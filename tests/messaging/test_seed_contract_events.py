@@ -4,12 +4,9 @@ to a register command for a known project, and numbers that overflow a column.""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime
 from typing import Any
 
-import aio_pika
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +23,7 @@ from tests.messaging.consumers_support import (
     until,
     v2_envelope,
     wait_processed,
+    wait_tapped,
 )
 
 ORIGIN = "git@github.com:delorenj/my-awesome-app.git"
@@ -52,15 +50,6 @@ class V2Envelope(BaseModel):
     source: V2Source
     payload: dict[str, Any]
     metadata: V2Metadata
-
-
-def tapped(bus: Bus, key: str) -> list[tuple[aio_pika.abc.AbstractIncomingMessage, Any]]:
-    return [(m, json.loads(m.body)) for m in bus.tap.messages if m.routing_key == key]
-
-
-async def wait_tapped(bus: Bus, key: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
-    await until(lambda: asyncio.sleep(0, tapped(bus, key)), lambda m: len(m) >= count, timeout)
-    return tapped(bus, key)
 
 
 async def test_v2_events_carry_the_v2_envelope_values(

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from imi.api.deps import Session, parse_id
 from imi.api.envelope import Envelope, error_responses
-from imi.auth.keys import create_key, is_usable, list_keys, parse_expiry, revoke_key
-from imi.auth.models import MAX_KEY_NAME, ApiKey, Scope
+from imi.auth.keys import KeyInfo, create_key, list_keys, parse_expiry, revoke_key
+from imi.auth.models import MAX_KEY_NAME, Scope
 from imi.models_base import Input
 
 router = APIRouter(tags=["keys"])
@@ -29,27 +28,7 @@ class KeyCreate(Input):
     )
 
 
-class KeyOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    prefix: str = Field(description="The public part of the secret (imi_<prefix>_...).")
-    scope: str
-    project_ids: list[uuid.UUID] | None
-    created_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-    active: bool
-
-    @classmethod
-    def of(cls, key: ApiKey) -> KeyOut:
-        return cls(
-            **{name: getattr(key, name) for name in cls.model_fields if name != "active"},
-            active=is_usable(key, datetime.now(UTC)),
-        )
-
-
-class CreatedKeyOut(KeyOut):
+class CreatedKeyOut(KeyInfo):
     secret: str = Field(description="Shown this once: send it as 'Authorization: Bearer ...'.")
 
 
@@ -73,18 +52,18 @@ async def create_api_key(
         project_ids=body.project_ids,
         expires_at=parse_expiry(body.expires) if body.expires else None,
     )
-    out = KeyOut.of(created.key)
+    out = KeyInfo.of(created.key)
     return Envelope(data=CreatedKeyOut(**out.model_dump(), secret=created.secret))
 
 
 @router.get(
     "/keys",
-    response_model=Envelope[list[KeyOut]],
+    response_model=Envelope[list[KeyInfo]],
     responses=error_responses(401, 403),
     summary="List API keys (admin); never their secrets",
 )
-async def list_api_keys(session: Session) -> Envelope[list[KeyOut]]:
-    return Envelope(data=[KeyOut.of(key) for key in await list_keys(session)])
+async def list_api_keys(session: Session) -> Envelope[list[KeyInfo]]:
+    return Envelope(data=[KeyInfo.of(key) for key in await list_keys(session)])
 
 
 @router.delete(
