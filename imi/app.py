@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from imi.api.body_limit import BodyLimitMiddleware
 from imi.api.disconnect import CancelOnDisconnectMiddleware
 from imi.api.errors import install_error_handlers
+from imi.api.failures import FailureMiddleware
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.api.security import AuthMiddleware
 from imi.auth.scoping import install_project_scoping
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     mount_static(app)
     install_error_handlers(app)
     app.add_middleware(AuthMiddleware)
+    # Added last, so outside authentication: it answers for the routes' and auth's failures.
+    app.add_middleware(FailureMiddleware)
     install_project_scoping()
     return app
 

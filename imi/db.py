@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -113,3 +114,44 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
         # A project-restricted caller touching another project's rows (row-level security).
         return Forbidden("not allowed on another project's data")
     return None
+
+
+# SQLSTATE classes and codes that mean "the database is not there right now": connection
+# exceptions (08), operator intervention (57P01 shutdown, 57P02 crash, 57P03 starting up).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a failure means the database cannot be reached or lost the connection (a 503:
+    try again), as opposed to a fault of the request or of the code."""
+    if isinstance(exc, SQLAlchemyTimeoutError):  # no pooled connection freed in time
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or sqlstate(exc).startswith(_UNAVAILABLE_STATES):
+            return True
+        exc = exc.orig or exc
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, ConnectionError | TimeoutError) or name in _UNAVAILABLE_NAMES:
+            return True
+        if isinstance(current, OSError) and current.errno is not None:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# asyncpg's connection-level failures (matched by name: the driver is an implementation detail).
+_UNAVAILABLE_NAMES = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "InterfaceError",
+        "InternalClientError",
+        "ConnectionRejectionError",
+        "TooManyConnectionsError",
+    }
+)

@@ -9,10 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from imi.db import domain_error_from_database
 from imi.errors import DomainError
 from imi.logging import get_logger
 
@@ -108,24 +106,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Services turn expected races into domain errors; what still reaches us is translated
-    # the one way every adapter does (a constraint: 409, a refused value: 400).
-    translated = domain_error_from_database(exc)
-    if translated is None:
-        return await _unexpected_error(request, exc)
-    log.info("database refused the request", error=str(getattr(exc, "orig", exc))[:500])
-    return await _domain_error(request, translated)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path)
-    return error_response(500, "INTERNAL_ERROR", "Internal server error")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Database failures and unexpected exceptions: imi.api.failures.FailureMiddleware, which
+    # answers without re-raising (so the keep-alive connection survives).

@@ -11,7 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from imi.models_base import Count, Identifier, Input, LongText, Metadata, Name, PathText
 from imi.work.models import GitState, WorkSource, WorkStart
-from imi.work.naming import parse_work_type
+from imi.work.naming import check_worktree_path, parse_work_type
 
 # Git-state fields: the v3 name, then the v2 contract's (002 section 1.2, git.sync_completed).
 GIT_STATE_NAMES: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,7 @@ class WorktreeCreateV2(Input):
 
     def to_work_start(self, project_id: uuid.UUID, source: WorkSource) -> WorkStart:
         """The v3 input; a bad ``type`` is reported under the name the client sent."""
+        check_worktree_path(self.path, field="path")  # named as the client sent it
         return WorkStart(
             project_id=project_id,
             branch_name=self.branch_name,

@@ -38,8 +38,38 @@ def parse_work_type(value: str, field: str = "work_type") -> WorkType:
 def check_branch_name(branch: str, field: str = "branch_name") -> str:
     branch = (branch or "").strip()
     if not branch or _BAD_BRANCH.search(branch):
-        raise ValidationFailed(f"Invalid branch name {branch!r}", field=field)
+        raise ValidationFailed(f"Invalid branch name {branch[:100]!r}", field=field)
     return branch
+
+
+# A worktree name is one directory name: no separators, no "." or "..", no control characters.
+_BAD_WORKTREE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.{1,2}$")
+
+
+def check_worktree_name(name: str, field: str = "name") -> str:
+    name = (name or "").strip()
+    if not name or _BAD_WORKTREE_NAME.search(name):
+        raise ValidationFailed(
+            f"Invalid worktree name {name[:100]!r}: one directory name, without '/', '\\', "
+            "'..' or control characters",
+            field=field,
+        )
+    return name
+
+
+def check_worktree_path(path: str | None, field: str = "worktree_path") -> str | None:
+    """An absolute path without ``..`` components or control characters (None stays None)."""
+    if path is None:
+        return None
+    path = path.strip()
+    parts = path.replace("\\", "/").split("/")
+    absolute = path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path) is not None
+    if not absolute or ".." in parts or re.search(r"[\x00-\x1f\x7f]", path):
+        raise ValidationFailed(
+            f"Invalid worktree path {path[:100]!r}: an absolute path without '..' components",
+            field=field,
+        )
+    return path
 
 
 def worktree_name(branch: str) -> str:

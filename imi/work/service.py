@@ -27,7 +27,14 @@ from imi.work.models import (
     WorkItem,
     WorkStart,
 )
-from imi.work.naming import check_branch_name, parse_work_type, ticket_keys, worktree_name
+from imi.work.naming import (
+    check_branch_name,
+    check_worktree_name,
+    check_worktree_path,
+    parse_work_type,
+    ticket_keys,
+    worktree_name,
+)
 from imi.work.v2 import v2_created_payload, v2_git_state_payload, v2_merged_payload
 
 # A branch name naming more tickets than this is not a branch name; link the first ones.
@@ -39,7 +46,13 @@ def work_payload(item: WorkItem, **extra: Any) -> dict[str, Any]:
 
 
 async def _project_for_work(session: AsyncSession, project_id: uuid.UUID) -> Project:
-    project = await session.get(Project, project_id)
+    """The project, share-locked until the work's transaction ends: a concurrent deactivation
+    (which locks it for update) waits for this work to commit and then closes it too, or this
+    waits for the deactivation and sees the project inactive. Never active work on an
+    inactive project."""
+    stmt = select(Project).where(col(Project.id) == project_id).with_for_update(read=True)
+    result = await session.execute(stmt, execution_options={"populate_existing": True})
+    project = result.scalar_one_or_none()
     if project is None:
         raise NotFound("project", project_id, field="project_id")
     if not project.active:
@@ -53,7 +66,8 @@ async def start_work(session: AsyncSession, data: WorkStart) -> WorkItem:
     linked to the new item as ``references``."""
     work_type = parse_work_type(data.work_type)
     branch = check_branch_name(data.branch_name)
-    name = (data.name or "").strip() or worktree_name(branch)
+    name = check_worktree_name(data.name or worktree_name(branch))
+    path = check_worktree_path(data.worktree_path)
     project = await _project_for_work(session, data.project_id)
     stmt = (
         insert(WorkItem)
@@ -65,7 +79,7 @@ async def start_work(session: AsyncSession, data: WorkStart) -> WorkItem:
             source_type=data.source.type.value,
             source_ref=data.source.ref,
             owner_id=data.owner_id,
-            worktree_path=data.worktree_path,
+            worktree_path=path,
             meta=data.metadata,
         )
         .on_conflict_do_nothing()
