@@ -9,13 +9,23 @@ from imi.errors import ValidationFailed
 from imi.models_base import check_metadata
 
 
+MAX_METADATA_FILTER = 4096  # characters of a ?metadata= filter
+
+
 def metadata_filter(raw: str | None) -> dict[str, Any] | None:
-    """``?metadata={"team": "core"}``: a JSON object the stored metadata must contain."""
+    """``?metadata={"team": "core"}``: a JSON object the stored metadata must contain.
+
+    Bounded before it is parsed (length), and parsed defensively: nesting too deep for the
+    parser, a number too long to convert, are bad input like any malformed JSON."""
     if raw is None:
         return None
+    if len(raw) > MAX_METADATA_FILTER:
+        raise ValidationFailed(
+            f"metadata filter longer than {MAX_METADATA_FILTER} characters", field="metadata"
+        )
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, int digit limit, deep nesting
         value = None
     if not isinstance(value, dict):
         raise ValidationFailed(

@@ -175,3 +175,18 @@ async def test_worktree_names_and_paths_cannot_traverse(client: httpx.AsyncClien
     assert err["details"]["field"] == "path"  # type: ignore[index]
     fine = {"project_id": pid, "branch_name": "feat/y", "worktree_path": "/code/p/feat-y"}
     assert ok(await client.post(f"{API}/work", json=fine), 201)
+
+
+async def test_hostile_metadata_filters_are_400(client: httpx.AsyncClient) -> None:
+    for raw in (
+        "[" * 5000 + "]" * 5000,
+        '{"a": ' + "9" * 5000 + "}",
+        '{"a": ' + "[" * 100 + "1" + "]" * 100 + "}",
+        '{"a": "' + "x" * 10_000 + '"}',
+        '{"a": "\\u0000"}',
+    ):
+        for path in (f"{API}/projects", f"{API}/components"):
+            response = await client.get(path, params={"metadata": raw})
+            err = error(response, 400, "VALIDATION_ERROR")
+            assert err["details"]["field"] == "metadata"  # type: ignore[index]
+            assert len(response.content) < 2000  # the input is not echoed back
