@@ -42,6 +42,7 @@ from sqlmodel import col
 from imi.components.models import Component, ComponentKind
 from imi.components.service import UNIQUE_NAME, component_payload, require_project
 from imi.errors import ValidationFailed
+from imi.models_base import check_metadata
 from imi.outbox import PendingEvent, emit
 from imi.serialize import jsonable
 
@@ -76,6 +77,8 @@ def _invalid(message: str, **details: Any) -> ValidationFailed:
 def _load_toml(body: str) -> Any:
     try:
         return tomllib.loads(body)
+    except RecursionError:
+        raise _invalid("the manifest nests too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         position = _TOML_POSITION.search(str(exc))
         where = {"line": int(position[1]), "column": int(position[2])} if position else {}
@@ -97,6 +100,8 @@ class _NoAliasLoader(yaml.SafeLoader):
 def _load_yaml(body: str) -> Any:
     try:
         return yaml.load(body, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise _invalid("the manifest nests too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is None:
@@ -136,6 +141,10 @@ def _entry(name: Any, value: Any) -> ManifestEntry:
             key="enabled",
         )
     extra = {str(k): v for k, v in value.items() if k not in COLUMNS}
+    try:
+        check_metadata(extra)  # the metadata bounds: depth, finite numbers, no NUL
+    except ValueError as exc:
+        raise _invalid(f"component {name!r}: {exc}", component=name) from None
     _check_storable(name, {"name": name, "path": path, **extra})
     return ManifestEntry(name, path, ComponentKind(kind), enabled, jsonable(extra))
 

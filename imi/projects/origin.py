@@ -26,7 +26,7 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$|^\[[0-9A
 
 def _invalid(origin: str, reason: str) -> ValidationFailed:
     return ValidationFailed(
-        f"Invalid remote origin {origin!r}: {reason}", field=FIELD, constraint=HINT
+        f"Invalid remote origin {origin[:200]!r}: {reason}", field=FIELD, constraint=HINT
     )
 
 

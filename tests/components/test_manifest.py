@@ -158,6 +158,7 @@ async def test_concurrent_imports_create_each_component_once(
 
 async def test_changed_entries_are_updated_and_absent_ones_left_alone(
     session: AsyncSession,
+    committed_database: None,  # a real commit: now() moves on for the update
 ) -> None:
     project = await make_project(session)
     await import_manifest(session, project_id=project.id, body=MANIFEST)
@@ -386,3 +387,18 @@ def test_parse_manifest_keeps_document_order() -> None:
     assert [e.name for e in entries] == NAMES
     assert entries[3].kind is ComponentKind.SUBMODULE
     assert entries[3].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt"),
+    [
+        ("[components]\na = " + "[" * 5000 + "]" * 5000, "toml"),
+        ("components:\n  a: " + "[" * 5000 + "]" * 5000, "yaml"),
+        ("[components]\na = { path = \"a\", extra = " + "[" * 40 + "]" * 40 + " }", "toml"),
+    ],
+)
+def test_deeply_nested_manifests_are_refused(body: str, fmt: Any) -> None:
+    """5,000 levels took the import down with a RecursionError (a 500)."""
+    with pytest.raises(ValidationFailed) as err:
+        parse_manifest(body, fmt)
+    assert "deep" in err.value.message and err.value.field == "body"
