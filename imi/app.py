@@ -15,6 +15,7 @@ from imi.api.body_limit import BodyLimitMiddleware
 from imi.api.disconnect import CancelOnDisconnectMiddleware
 from imi.api.errors import install_error_handlers
 from imi.api.failures import FailureMiddleware
+from imi.api.limits import install_cors
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.api.security import AuthMiddleware
 from imi.auth.scoping import install_project_scoping
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(AuthMiddleware)
     # Added last, so outside authentication: it answers for the routes' and auth's failures.
     app.add_middleware(FailureMiddleware)
+    # Outermost of all: a preflight is answered before authentication, and every answer
+    # (refusals included) carries the CORS headers. Nothing when IMI_CORS_ORIGINS is unset.
+    install_cors(app, settings)
     install_project_scoping()
     return app
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -119,16 +120,16 @@ async def test_cors_only_when_origins_are_configured(database_url: str) -> None:
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization",
     }
+    assert install_cors(FastAPI(), _settings()) is False
     closed = create_app(_settings(), database_url)
-    assert install_cors(closed, _settings()) is False
     async with _client(closed) as http:
         response = await http.get("/health", headers={"Origin": "https://dash.example"})
         assert "access-control-allow-origin" not in response.headers
 
     settings = _settings(cors_origins="https://dash.example, https://other.example")
     assert settings.cors_origin_list == ["https://dash.example", "https://other.example"]
-    opened = create_app(settings, database_url)
-    assert install_cors(opened, settings) is True
+    assert install_cors(FastAPI(), settings) is True
+    opened = create_app(settings, database_url)  # installs it
     async with _client(opened) as http:
         response = await http.options(f"{API}/projects", headers=preflight)
         assert response.status_code == 200
@@ -137,6 +138,10 @@ async def test_cors_only_when_origins_are_configured(database_url: str) -> None:
             f"{API}/projects", headers={**preflight, "Origin": "https://evil.example"}
         )
         assert "access-control-allow-origin" not in evil.headers
+        # A refusal carries the headers too, so the browser shows the caller why.
+        refused = await http.get(f"{API}/nowhere", headers={"Origin": "https://dash.example"})
+        assert refused.status_code == 404
+        assert refused.headers["access-control-allow-origin"] == "https://dash.example"
 
 
 async def _busy_backends(engine: AsyncEngine, marker: str) -> list[str]:
