@@ -99,6 +99,7 @@ def sqlstate(exc: BaseException) -> str:
 # SQLSTATE class 22 ("data exception"): a value PostgreSQL refuses whatever the attempt (a NUL
 # byte in text, a number out of range, a bad datetime). Class 23: a constraint violation.
 DATA_EXCEPTION = "22"
+PROGRAM_LIMIT_EXCEEDED = "54000"  # e.g. "index row requires N bytes": a value too big to index
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -110,6 +111,8 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
         return Conflict("The request conflicts with existing data")
     if isinstance(exc, DBAPIError) and sqlstate(exc).startswith(DATA_EXCEPTION):
         return ValidationFailed("A value is not acceptable to the database: it cannot be stored")
+    if isinstance(exc, DBAPIError) and sqlstate(exc) == PROGRAM_LIMIT_EXCEEDED:
+        return ValidationFailed("A value is too large for the database: it cannot be stored")
     if isinstance(exc, DBAPIError) and sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
         # A project-restricted caller touching another project's rows (row-level security).
         return Forbidden("not allowed on another project's data")
