@@ -18,12 +18,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imi.api.errors import STATUS_BY_CODE, error_response
-from imi.db import database_unavailable, domain_error_from_database
+from imi.db import database_unavailable, domain_error_from_database, sqlstate
 from imi.logging import get_logger
 
 log = get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 2
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -60,6 +61,18 @@ class FailureMiddleware:
 
 def _answer(scope: Scope, exc: Exception) -> Response:
     path = scope["path"]
+    if sqlstate(exc) == QUERY_CANCELED:
+        # The statement timeout (IMI_DB_STATEMENT_TIMEOUT_MS) stopped it: the server is busy or
+        # the request asks too much; either way not a fault to retrace, and worth a retry later.
+        log.warning("statement timed out", path=path)
+        response = error_response(
+            503,
+            "TIMEOUT",
+            "The request took longer than the database statement timeout",
+            {"retry_after": RETRY_AFTER_SECONDS},
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if database_unavailable(exc):
         log.error("database unavailable", path=path, error=repr(exc)[:500])
         response = error_response(

@@ -190,3 +190,20 @@ async def test_hostile_metadata_filters_are_400(client: httpx.AsyncClient) -> No
             err = error(response, 400, "VALIDATION_ERROR")
             assert err["details"]["field"] == "metadata"  # type: ignore[index]
             assert len(response.content) < 2000  # the input is not echoed back
+
+
+async def test_a_statement_timeout_is_a_503_timeout(database_url: str, engine: AsyncEngine) -> None:
+    async def slow() -> None:
+        async with app.state.sessions() as session:
+            await session.execute(text("SELECT pg_sleep(5)"))
+
+    app = create_app(_settings(db_statement_timeout_ms=200), database_url)
+    app.add_api_route("/slow", slow)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://imi.test") as client,
+    ):
+        response = await client.get("/slow")
+    err = error(response, 503, "TIMEOUT")
+    assert response.headers["retry-after"] == "2" and err["details"] == {"retry_after": 2}
