@@ -8,7 +8,6 @@ from typing import Any
 from imi.errors import ValidationFailed
 from imi.models_base import check_metadata
 
-
 MAX_METADATA_FILTER = 4096  # characters of a ?metadata= filter
 
 
