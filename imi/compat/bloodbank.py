@@ -5,12 +5,18 @@ Accepted bodies (all JSON objects):
 - the v2 envelope ``{event_type, payload, metadata: {correlation_id, version}}``;
 - Holyfields' variant (a single ``correlation_id``, ``source.trigger_type``);
 - flat bodies (hookd's tool mutations, raw webhooks): the whole object is the payload.
+
+Bounds, checked before any work is done: a body of at most ``MAX_BODY_BYTES`` (1 MiB), JSON
+nested at most ``MAX_JSON_DEPTH`` (64) deep, integers within Python's digit limit. Anything
+that cannot be decoded (not UTF-8, not JSON, too big or deep, any exception from decoding) is a
+``BadMessage``: the consumer dead-letters it at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -73,14 +79,48 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
 def decode_json(body: bytes) -> dict[str, Any]:
+    """The body's JSON object, within the bounds; BadMessage for anything else."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadMessage(f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    if _too_deep(body):
+        raise BadMessage(f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadMessage(f"body is not JSON: {exc}") from exc
+        data = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not UTF-8, not JSON, NaN/Infinity, an integer beyond Python's digit limit.
+        raise BadMessage(f"body is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise BadMessage(f"body must be a JSON object, got {type(data).__name__}")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # no column or jsonb value can hold it
+
+
+# A JSON string; an unterminated one runs to the end, so every attempt matches (linear time).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether ``[``/``{`` nest deeper than ``MAX_JSON_DEPTH`` outside strings, found without
+    parsing (so before ``json.loads`` can recurse) in a few C-speed passes: each removes the
+    innermost pairs. Malformed JSON may be misjudged; the parser refuses it anyway."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False  # the common case costs two counts
+    brackets = _STRING.sub(b"", body).translate(_ONE_KIND, _NOT_BRACKETS)
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
 
 
 def _is_envelope(data: dict[str, Any]) -> bool:

@@ -1,7 +1,9 @@
 """How every consumed message is handled: parse, deduplicate, one transaction, ack.
 
-1. Parse the body (any accepted envelope or a flat body). Not JSON, or not an accepted shape:
-   reject without requeue, so it lands in ``<queue>.dlq`` at once.
+1. Parse the body (any accepted envelope or a flat body) inside the error handling. Not JSON,
+   beyond the bounds (``compat.bloodbank``: 1 MiB, 64 levels), not an accepted shape, or any
+   exception while decoding: reject without requeue, so it lands in ``<queue>.dlq`` at once and
+   never holds a prefetch slot.
 2. One transaction: insert ``processed_messages(consumer, message_id)`` with ``ON CONFLICT DO
    NOTHING`` (a duplicate or a redelivery of a handled message stops here), call the domain
    service, commit, ack. The message's correlation id is set meanwhile, so every event the
@@ -13,8 +15,11 @@
      as processed and acked, with a log line; retrying would not change the answer;
    - for commands, every domain error and invalid payload is *answered*: the failure event
      ``{request, error: {code, message}}`` is recorded with the processed row, then acked;
-   - any other exception: nack with requeue after a short pause; the quorum queue's delivery
-     limit dead-letters a message that keeps failing.
+   - any other exception, or a handler running past ``HANDLER_TIMEOUT_SECONDS`` (cancelled, its
+     transaction rolled back): nack with requeue after a short pause; the quorum queue's
+     delivery limit dead-letters a message that keeps failing.
+   The request a failure event echoes is bounded (strings cut at 1,000 characters, NULs
+   replaced), so the answer itself can always be stored.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ log = get_logger(__name__)
 Handler = Callable[[AsyncSession, Incoming], Awaitable[None]]
 RETRY_PAUSE_SECONDS = 0.2
 MAX_RETRY_PAUSE_SECONDS = 2.0
+# How long one message may be handled before it is abandoned (rolled back) and retried.
+HANDLER_TIMEOUT_SECONDS = 30.0
 
 
 class Skip(Exception):
@@ -93,12 +100,32 @@ async def claim(session: AsyncSession, consumer: str, message_id: str) -> bool:
 
 
 def failure_payload(incoming: Incoming, code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {
-        "request": incoming.payload,
-        "error": {"code": code, "message": message, "details": details},
-        "command": incoming.routing_key,
-        "message_id": incoming.message_id,
-    }
+    """The answer to a failed command. The request is echoed within bounds: NULs (which
+    PostgreSQL's jsonb refuses) replaced, long strings cut, so the answer can always be stored."""
+    answer: dict[str, Any] = _echo(
+        {
+            "request": incoming.payload,
+            "error": {"code": code, "message": message, "details": details},
+            "command": incoming.routing_key,
+            "message_id": incoming.message_id,
+        }
+    )
+    return answer
+
+
+ECHO_MAX_CHARS = 1000
+
+
+def _echo(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) > ECHO_MAX_CHARS:
+            value = f"{value[:ECHO_MAX_CHARS]}... ({len(value)} characters)"
+        return value.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+    if isinstance(value, dict):
+        return {_echo(str(key)): _echo(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_echo(item) for item in value]
+    return value
 
 
 class Consumer:
@@ -126,7 +153,9 @@ class Consumer:
         return next((r for r in self.routes if r.matches(routing_key)), self.fallback)
 
     async def handle(self, message: RabbitMessage) -> None:
-        """The FastStream subscriber (manual acks)."""
+        """The FastStream subscriber (manual acks). Every path ends in an ack, a reject or a
+        nack: a message that raises anywhere must not stay unacknowledged (it would hold a
+        prefetch slot until the channel closes, and again after every restart)."""
         raw = message.raw_message
         routing_key = raw.routing_key or ""
         try:
@@ -136,28 +165,44 @@ class Consumer:
                 amqp_message_id=raw.message_id,
                 amqp_correlation_id=raw.correlation_id,
             )
-        except BadMessage as exc:
+        except Exception as exc:  # BadMessage, or anything else decoding raised: never retried
             log.warning(
                 "unparseable message dead-lettered",
                 consumer=self.name,
                 routing_key=routing_key,
                 message_id=raw.message_id,
-                reason=str(exc),
+                size=len(raw.body),
+                reason=str(exc)[:500] if isinstance(exc, BadMessage) else repr(exc)[:500],
             )
-            await message.reject(requeue=False)
+            await self._settle(message.reject(requeue=False))
             return
         token = set_correlation_id(incoming.correlation_id or incoming.message_id)
+        # A handler that hangs (a lock wait, a stuck call) must not hold the queue: it is
+        # cancelled (its transaction rolls back) and the message retried like any failure.
+        deadline: asyncio.Timeout | None = None
         try:
             async with self._turn:
-                outcome = await self.process(incoming)
-                if outcome is Outcome.DEAD:
-                    await message.reject(requeue=False)
-                else:
-                    await message.ack()
+                deadline = asyncio.timeout(HANDLER_TIMEOUT_SECONDS)  # from our turn on
+                async with deadline:
+                    outcome = await self.process(incoming)
+            if outcome is Outcome.DEAD:
+                await self._settle(message.reject(requeue=False))
+            else:
+                await self._settle(message.ack())
         except Exception as exc:
-            await self._retry(message, incoming, exc)
+            failure = exc
+            if deadline is not None and deadline.expired():
+                failure = TimeoutError(f"handler took longer than {HANDLER_TIMEOUT_SECONDS}s")
+            await self._retry(message, incoming, failure)
         finally:
             reset_correlation_id(token)
+
+    async def _settle(self, settling: Awaitable[None]) -> None:
+        """Ack or reject; when the channel is gone the broker redelivers the message anyway."""
+        try:
+            await settling
+        except Exception as exc:
+            log.warning("ack/reject failed", consumer=self.name, error=repr(exc))
 
     async def process(self, incoming: Incoming) -> Outcome:
         """Handle a parsed message; raises only for failures worth retrying."""
