@@ -169,8 +169,16 @@ def _jwt_principal(token: str, settings: Settings) -> Principal:
         "jwt",
         _scope_claim(claims.get("scope", claims.get("scp"))),
         _project_claim(claims),
-        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        expires_at=_expiry(claims["exp"]),
     )
+
+
+def _expiry(exp: Any) -> datetime | None:
+    """The token's expiry as a time; None when it lies past what a datetime holds."""
+    try:
+        return datetime.fromtimestamp(float(exp), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _scope_claim(value: Any) -> Scope:

@@ -357,3 +357,55 @@ async def test_rate_limit_per_key_then_recovery(
     # One request's worth of time later (0.5 s at 120/minute), the key may go on.
     await asyncio.sleep(0.6)
     assert (await http.get(f"{API}/projects", headers=first)).status_code == 200
+
+
+async def test_rs256_tokens_from_a_public_key_file(
+    make_client: ClientFactory, tmp_path: Any
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key_file = tmp_path / "jwt.pem"
+    key_file.write_bytes(public_pem)
+    http = await make_client(jwt_secret=None, jwt_public_key_file=key_file, jwt_audience="imi")
+    claims = {"sub": "sso", "aud": "imi", "scope": "imi:read", "exp": 2**40}
+    good = jwt.encode(claims, private, algorithm="RS256")
+    assert (await http.get(f"{API}/projects", headers=auth(good))).status_code == 200
+    wrong_audience = jwt.encode({**claims, "aud": "other"}, private, algorithm="RS256")
+    assert (await http.get(f"{API}/projects", headers=auth(wrong_audience))).status_code == 401
+    # HS256 is not configured on this server: refused even with a valid-looking token.
+    hs = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    assert (await http.get(f"{API}/projects", headers=auth(hs))).status_code == 401
+
+
+async def test_graphiql_and_introspection_can_be_switched_off(make_client: ClientFactory) -> None:
+    http = await make_client(auth="off", graphql_ide=False, graphql_introspection=False)
+    page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code != 200 or "graphiql" not in page.text.lower()
+    introspection = await http.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+    assert "errors" in introspection.json()
+    data = await http.post("/graphql", json={"query": "{ projects { totalCount } }"})
+    assert data.json() == {"data": {"projects": {"totalCount": 0}}}
+
+
+def test_serve_refuses_an_open_network_address() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    imi = str(Path(sys.executable).with_name("imi"))
+    env = {**os.environ, "IMI_AUTH": "off"}
+    result = subprocess.run(
+        [imi, "serve", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--force-open" in result.stderr
