@@ -178,7 +178,10 @@ async def test_get_component_not_found(session: AsyncSession) -> None:
 # -- update ---------------------------------------------------------------------------------
 
 
-async def test_update_changes_given_fields_only(session: AsyncSession) -> None:
+async def test_update_changes_given_fields_only(
+    session: AsyncSession,
+    committed_database: None,  # a real commit: now() moves on for the update
+) -> None:
     project = await make_project(session)
     component = await make_component(
         session, project, "hookd", path="hookd", metadata={"a": 1, "b": 2}
