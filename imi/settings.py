@@ -69,6 +69,49 @@ class Settings(BaseSettings):
         ge=1,
         description="Highest estimated GraphQL query cost (scalar values the answer may hold).",
     )
+    graphql_max_selections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most fields one GraphQL document may expand to, each fragment counted "
+        "as often as it is spread.",
+    )
+    graphql_max_fragments: int = Field(
+        default=100, ge=0, description="Most fragment definitions one GraphQL document may hold."
+    )
+    graphql_max_document_bytes: int = Field(
+        default=100_000,
+        ge=1,
+        description="Largest GraphQL document (the query text, UTF-8 bytes), refused before "
+        "parsing.",
+    )
+    graphql_max_variables_depth: int = Field(
+        default=64, ge=1, description="Deepest nesting of arrays and objects in GraphQL variables."
+    )
+    graphql_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Longest one GraphQL query or mutation may run (seconds; 0: no limit); "
+        "then it is cancelled and answered with a TIMEOUT error.",
+    )
+    ws_max_connections: int = Field(
+        default=2000,
+        ge=0,
+        description="Most GraphQL WebSocket connections per process (0: no cap).",
+    )
+    ws_max_connections_per_client: int = Field(
+        default=100,
+        ge=0,
+        description="Most GraphQL WebSocket connections per client address and per API key or "
+        "token (0: no cap).",
+    )
+    ws_max_subscriptions_per_connection: int = Field(
+        default=100, ge=1, description="Most operations in flight on one GraphQL WebSocket."
+    )
+    ws_max_subscriptions: int = Field(
+        default=10_000,
+        ge=0,
+        description="Most GraphQL subscriptions in flight per process (0: no cap).",
+    )
     event_retention_days: int = Field(
         default=30,
         ge=0,

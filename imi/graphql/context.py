@@ -35,6 +35,8 @@ class Context(BaseContext):
         # connection_init (whose payload Strawberry puts in connection_params).
         self.principal: Principal | None = None
         self.connection_params: dict[str, Any] | None = None
+        # A WebSocket's key or token, counted against its connection cap until it closes.
+        self.socket_subject: str | None = None
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
 

@@ -11,12 +11,9 @@ from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
-from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.tools import merge_types
 
 from imi.errors import DomainError
@@ -25,6 +22,7 @@ from imi.graphql.authz import OperationScope
 from imi.graphql.context import Context
 from imi.graphql.cost import QueryCostLimiter
 from imi.graphql.guards import NulFreeStrings
+from imi.graphql.limits import DocumentLimiter
 from imi.graphql.node import Node, resolve_node
 from imi.settings import Settings
 
@@ -80,11 +78,6 @@ MUTATION_PARTS = _parts("Mutation")
 SUBSCRIPTION_PARTS = _parts("Subscription")
 
 
-def _is_introspection(context: IgnoreContext) -> bool:
-    # GraphiQL's introspection query is deep by nature; limits are for data queries.
-    return context.field_name.startswith("__")
-
-
 def _should_mask(error: GraphQLError) -> bool:
     """Hide unexpected exceptions' text; domain and GraphQL errors are meant for clients."""
     original = error.original_error
@@ -95,10 +88,14 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories (a fresh instance per request)."""
     extensions: list[Callable[[], SchemaExtension]] = [
         OperationScope,
-        lambda: QueryDepthLimiter(
-            max_depth=settings.graphql_max_depth, should_ignore=_is_introspection
+        # Depth, aliases, expanded selections and fragments, each fragment measured once
+        # (imi/graphql/limits.py): linear in the document, whatever its fragments spread.
+        lambda: DocumentLimiter(
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_selections=settings.graphql_max_selections,
+            max_fragments=settings.graphql_max_fragments,
         ),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost),
         NulFreeStrings,
