@@ -113,10 +113,24 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
         return ValidationFailed("A value is not acceptable to the database: it cannot be stored")
     if isinstance(exc, DBAPIError) and sqlstate(exc) == PROGRAM_LIMIT_EXCEEDED:
         return ValidationFailed("A value is too large for the database: it cannot be stored")
+    if _caused_by(exc, UnicodeEncodeError):
+        # Text with a lone surrogate (a JSON "\ud800" escape) has no UTF-8 form to store.
+        return ValidationFailed("Text must be valid Unicode (no lone surrogates)")
     if isinstance(exc, DBAPIError) and sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
         # A project-restricted caller touching another project's rows (row-level security).
         return Forbidden("not allowed on another project's data")
     return None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
 
 
 # SQLSTATE classes and codes that mean "the database is not there right now": connection

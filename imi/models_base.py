@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,11 +110,17 @@ Title = Annotated[str, InputField(max_length=MAX_TITLE)]
 LongText = Annotated[str, InputField(max_length=MAX_TEXT)]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_json(value: Any, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("metadata text must not contain NUL characters")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("metadata text must not contain NUL characters")
+        if _SURROGATE.search(value):  # a lone "\ud800" escape: not storable text
+            raise ValueError("metadata text must be valid Unicode (no lone surrogates)")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("metadata numbers must be finite")
     if isinstance(value, dict):

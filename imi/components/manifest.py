@@ -102,6 +102,8 @@ def _load_yaml(body: str) -> Any:
         return yaml.load(body, Loader=_NoAliasLoader)
     except RecursionError:
         raise _invalid("the manifest nests too deeply") from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise _invalid(f"invalid YAML: {str(exc)[:200]}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is None:
@@ -173,7 +175,11 @@ MAX_MANIFEST_ENTRIES = 1000
 
 def parse_manifest(body: str, format: ManifestFormat = "toml") -> list[ManifestEntry]:
     """The entries of a manifest document, in document order. Raises ValidationFailed."""
-    if len(body.encode()) > MAX_MANIFEST_BYTES:
+    try:
+        size = len(body.encode())
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+        raise _invalid("the manifest holds characters that are not valid Unicode") from None
+    if size > MAX_MANIFEST_BYTES:
         raise _invalid(f"the manifest is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
     if format == "toml":
         document = _load_toml(body)

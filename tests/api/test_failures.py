@@ -207,3 +207,16 @@ async def test_a_statement_timeout_is_a_503_timeout(database_url: str, engine: A
         response = await client.get("/slow")
     err = error(response, 503, "TIMEOUT")
     assert response.headers["retry-after"] == "2" and err["details"] == {"retry_after": 2}
+
+
+async def test_lone_surrogates_are_bad_input_not_a_500(client: httpx.AsyncClient) -> None:
+    """A JSON "\\ud800" escape decodes to text with no UTF-8 form: nothing can store it."""
+    for body in (
+        b'{"remote_origin": "git@github.com:a/s.git", "name": "\\ud800"}',
+        b'{"remote_origin": "git@github.com:a/t.git", "metadata": {"k": "\\udfff"}}',
+    ):
+        response = await client.post(
+            f"{API}/projects", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
