@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -246,3 +247,47 @@ async def test_an_overlong_correlation_id_does_not_block_the_outbox(
     # Too long for AMQP's correlation_id: the property gets a fresh id, the envelope the original.
     assert long.correlation_id != "x" * 300
     assert json.loads(long.body)["metadata"]["correlation_id"] == "x" * 300
+
+
+async def test_a_relay_killed_mid_batch_resends_at_most_a_small_batch(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession], monkeypatch: Any
+) -> None:
+    """At least once, with a small window: the rows of a batch whose confirms were in flight
+    when the process died are published again, nothing else."""
+    from imi.messaging import relay as relay_module
+
+    async with sessions() as s, s.begin():
+        for i in range(100):
+            await register_project(s, ProjectCreate(remote_origin=f"git@github.com:k/{i}.git"))
+    monkeypatch.setattr(relay_module, "STOP_GRACE_SECONDS", 0.1)
+    doomed = EventBus(bus.settings, sessions, database_url=database_url)
+    real_publish = doomed.relay._publish
+    sent = 0
+    never = asyncio.Event()
+
+    async def dies_after_30(row: Any) -> None:
+        nonlocal sent
+        sent += 1
+        if sent > 30:
+            await never.wait()  # the process is killed before these confirms arrive
+        await real_publish(row)
+
+    monkeypatch.setattr(doomed.relay, "_publish", dies_after_30)
+    await doomed.start()
+    await bus.tap.wait_for(30, timeout=30)
+    await asyncio.sleep(0.3)
+    await doomed.stop()  # the batch in flight never commits, as after a SIGKILL
+    survivor = EventBus(bus.settings, sessions, database_url=database_url)
+    await survivor.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len({b["event_id"] for b in bus.tap.bodies()}) < 100:
+            assert time.monotonic() < deadline, "not every event was published"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        await survivor.stop()
+    # Was a whole 200-row batch (here the 30 sent); now the unconfirmed part of one batch of 20.
+    duplicates = len(bus.tap.messages) - 100
+    assert 0 < duplicates <= relay_module.BATCH_SIZE
+    assert duplicates <= 20
