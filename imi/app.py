@@ -18,6 +18,7 @@ from imi.api.failures import FailureMiddleware
 from imi.api.limits import install_cors
 from imi.api.middleware import CorrelationIdMiddleware
 from imi.api.security import AuthMiddleware
+from imi.auth.policy import check_auth_settings
 from imi.auth.scoping import install_project_scoping
 from imi.db import create_engine, session_factory
 from imi.logging import get_logger
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.include_router(router, prefix=prefix)
     mount_static(app)
     install_error_handlers(app)
+    check_auth_settings(settings)  # a missing JWT key file fails here, not on each request
     app.add_middleware(AuthMiddleware)
     # Added last, so outside authentication: it answers for the routes' and auth's failures.
     app.add_middleware(FailureMiddleware)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -116,8 +117,13 @@ def domain_error_from_database(exc: BaseException) -> DomainError | None:
     if _caused_by(exc, UnicodeEncodeError):
         # Text with a lone surrogate (a JSON "\ud800" escape) has no UTF-8 form to store.
         return ValidationFailed("Text must be valid Unicode (no lone surrogates)")
-    if isinstance(exc, DBAPIError) and sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
-        # A project-restricted caller touching another project's rows (row-level security).
+    if (
+        isinstance(exc, DBAPIError)
+        and sqlstate(exc) == INSUFFICIENT_PRIVILEGE
+        and "row-level security" in str(exc.orig)
+    ):
+        # A project-restricted caller touching another project's rows. (Any other missing
+        # privilege is a deployment fault: a 500, logged.)
         return Forbidden("not allowed on another project's data")
     return None
 
@@ -152,9 +158,11 @@ def database_unavailable(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         name = type(current).__name__
-        if isinstance(current, ConnectionError | TimeoutError) or name in _UNAVAILABLE_NAMES:
+        # Connection-level failures only: a FileNotFoundError or a permission error elsewhere in
+        # the request is a fault, not an outage.
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
             return True
-        if isinstance(current, OSError) and current.errno is not None:
+        if name in _UNAVAILABLE_NAMES:
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -59,7 +60,11 @@ def rest_action(method: str, path: str) -> Action:
 
 
 def _is_graphiql_page(scope: Scope) -> bool:
+    """The GraphiQL page itself: a browser's GET of /graphql *without* a query (Strawberry
+    executes a GET that carries ``query``, whatever it accepts: that is an operation)."""
     if scope["method"] != "GET" or scope["path"].rstrip("/") != "/graphql":
+        return False
+    if "query" in parse_qs(scope.get("query_string", b"").decode("latin-1")):
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
@@ -86,6 +91,8 @@ class AuthMiddleware:
             principal = await self._authenticate(scope)
             if path.startswith(REST_PREFIX):
                 require(principal, rest_action(scope["method"], path))
+                if path.startswith(ADMIN_PATHS) and principal.restricted:
+                    raise Forbidden("key management needs a key not restricted to projects")
             elif page:
                 require(principal, Action.READ)
         except (Unauthenticated, Forbidden) as exc:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.auth.keys import key_is_live, verify_secret
 from imi.auth.models import Scope
-from imi.auth.principal import Principal
+from imi.auth.principal import Principal, reset_principal, set_principal
 from imi.db import unit_of_work
 from imi.errors import Forbidden, Unauthenticated
 from imi.settings import Settings
@@ -103,8 +103,13 @@ async def credentials_live(
     cached = _key_checks.get(principal.key_id)
     if cached is not None and now - cached[0] < KEY_CHECK_TTL:
         return cached[1]
-    async with sessions() as session:
-        live = await key_is_live(session, principal.key_id)
+    # Looked up as the service itself: a restricted principal's role cannot read api_keys.
+    token = set_principal(None)
+    try:
+        async with sessions() as session:
+            live = await key_is_live(session, principal.key_id)
+    finally:
+        reset_principal(token)
     if len(_key_checks) > 10_000:
         _key_checks.clear()
     _key_checks[principal.key_id] = (now, live)
@@ -201,6 +206,17 @@ def _project_claim(claims: dict[str, Any]) -> frozenset[uuid.UUID] | None:
             except ValueError:
                 raise Unauthenticated(f"claim {name} holds a malformed project id") from None
     return None
+
+
+def check_auth_settings(settings: Settings) -> None:
+    """Fail at start-up on a JWT key file that cannot be read or parsed."""
+    if settings.jwt_public_key_file is not None:
+        try:
+            _public_keys(settings.jwt_public_key_file)
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            raise ValueError(
+                f"IMI_JWT_PUBLIC_KEY_FILE {settings.jwt_public_key_file}: {exc}"
+            ) from exc
 
 
 def _verification_keys(settings: Settings) -> dict[str, Any]:

@@ -143,11 +143,11 @@ def _entry(name: Any, value: Any) -> ManifestEntry:
             key="enabled",
         )
     extra = {str(k): v for k, v in value.items() if k not in COLUMNS}
+    _check_storable(name, {"name": name, "path": path, **extra})
     try:
-        check_metadata(extra)  # the metadata bounds: depth, finite numbers, no NUL
+        check_metadata(extra)  # the metadata bounds: depth and size
     except ValueError as exc:
         raise _invalid(f"component {name!r}: {exc}", component=name) from None
-    _check_storable(name, {"name": name, "path": path, **extra})
     return ManifestEntry(name, path, ComponentKind(kind), enabled, jsonable(extra))
 
 

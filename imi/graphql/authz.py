@@ -26,6 +26,7 @@ from imi.errors import Forbidden
 # Mutations that delete, deactivate or manage: imi:admin (the REST DELETE and /keys routes).
 ADMIN_MUTATIONS = frozenset({"deactivateProject", "createApiKey", "revokeApiKey"})
 ADMIN_QUERIES = frozenset({"apiKeys"})
+KEY_MANAGEMENT = frozenset({"createApiKey", "revokeApiKey", "apiKeys"})
 ACTIONS = {
     OperationType.QUERY: Action.READ,
     OperationType.SUBSCRIPTION: Action.READ,
@@ -38,29 +39,41 @@ class ScopeRule(ValidationRule):
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> Any:
         principal = self.principal
-        if principal is not None:
-            roots = set(self._root_fields(node.selection_set))
-            action = ACTIONS[node.operation]
-            if roots & (ADMIN_MUTATIONS | ADMIN_QUERIES):
-                action = Action.ADMIN
-            try:
-                require(principal, action)
-            except Forbidden as exc:
-                self.report_error(
-                    GraphQLError(exc.message, node, extensions={"code": exc.code, **exc.details})
-                )
+        if principal is None:  # fail closed: every request is authenticated before this
+            self.report_error(
+                GraphQLError("unauthenticated", node, extensions={"code": "UNAUTHORIZED"})
+            )
+            return self.SKIP
+        roots = self._root_fields(node.selection_set, set())
+        action = ACTIONS[node.operation]
+        if roots & (ADMIN_MUTATIONS | ADMIN_QUERIES):
+            action = Action.ADMIN
+        try:
+            require(principal, action)
+            if roots & KEY_MANAGEMENT and principal.restricted:
+                raise Forbidden("key management needs a key that is not restricted to projects")
+        except Forbidden as exc:
+            self.report_error(
+                GraphQLError(exc.message, node, extensions={"code": exc.code, **exc.details})
+            )
         return self.SKIP
 
-    def _root_fields(self, selection_set: SelectionSetNode, depth: int = 0) -> Iterator[str]:
+    def _root_fields(self, selection_set: SelectionSetNode, visited: set[str]) -> set[str]:
+        """The root field names, through inline fragments and every fragment spread (each
+        fragment expanded once, however deep the spreads nest)."""
+        names: set[str] = set()
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                yield selection.name.value
-            elif isinstance(selection, InlineFragmentNode) and depth < 10:
-                yield from self._root_fields(selection.selection_set, depth + 1)
-            elif isinstance(selection, FragmentSpreadNode) and depth < 10:
-                fragment = self.context.get_fragment(selection.name.value)
-                if fragment is not None:
-                    yield from self._root_fields(fragment.selection_set, depth + 1)
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                names |= self._root_fields(selection.selection_set, visited)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.context.get_fragment(name)
+                if fragment is not None and name not in visited:
+                    visited.add(name)
+                    names |= self._root_fields(fragment.selection_set, visited)
+        return names
 
 
 class OperationScope(AddValidationRules):

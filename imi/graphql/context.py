@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
+from imi.auth.policy import credentials_live
 from imi.auth.principal import Principal
 from imi.db import unit_of_work
-from imi.errors import NotFound
+from imi.errors import NotFound, Unauthenticated
 from imi.settings import Settings
 
 R = TypeVar("R")
@@ -35,6 +36,7 @@ class Context(BaseContext):
         # connection_init (whose payload Strawberry puts in connection_params).
         self.principal: Principal | None = None
         self.connection_params: dict[str, Any] | None = None
+        self.credentials_checked_at = 0.0  # monotonic time of a subscription's last check
         # A WebSocket's key or token, counted against its connection cap until it closes.
         self.socket_subject: str | None = None
         self._session: AsyncSession | None = None
@@ -46,8 +48,17 @@ class Context(BaseContext):
 
         return Loaders(self)
 
+    async def check_credentials(self) -> None:
+        """On a WebSocket the key was checked at connection_init; every later operation
+        re-checks it (cached briefly), so a revoked or expired key stops working there too."""
+        if self.connection_params is None or self.principal is None:
+            return  # an HTTP request: authenticated when it arrived
+        if not await credentials_live(self.sessions, self.principal):
+            raise Unauthenticated("the API key of this connection was revoked or has expired")
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        await self.check_credentials()
         async with self._lock:
             if self._session is None:
                 self._session = self.sessions()
@@ -63,6 +74,7 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        await self.check_credentials()
         async with unit_of_work(self.sessions) as session:
             yield session
         # What the mutation wrote must be visible to the fields resolved after it.

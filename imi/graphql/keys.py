@@ -26,9 +26,11 @@ from imi.graphql.mutations.errors import (
     model=KeyInfo, all_fields=True, description="An API key (never its secret)."
 )
 class ApiKey:
-    @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKey:
-        return cls.from_pydantic(KeyInfo.of(row))
+    pass
+
+
+def api_key_of(row: ApiKeyRow) -> ApiKey:
+    return ApiKey.from_pydantic(KeyInfo.of(row))
 
 
 @strawberry.input
@@ -69,7 +71,7 @@ class Query:
     @strawberry.field(description="Every API key (imi:admin).")
     async def api_keys(self, info: Info) -> list[ApiKey]:
         async with info.context.read() as session:
-            return [ApiKey.from_row(row) for row in await list_keys(session)]
+            return [api_key_of(row) for row in await list_keys(session)]
 
 
 @strawberry.type
@@ -89,7 +91,7 @@ class Mutation:
                 project_ids=projects,
                 expires_at=parse_expiry(input.expires) if input.expires else None,
             )
-            return CreateApiKeyPayload(api_key=ApiKey.from_row(created.key), secret=created.secret)
+            return CreateApiKeyPayload(api_key=api_key_of(created.key), secret=created.secret)
 
         return await run_in_transaction(info, call, renames={"project_ids": "projectIds"})
 
@@ -101,6 +103,6 @@ class Mutation:
             except ValueError:
                 raise NotFound("api key", str(id)[:80], field="id") from None
             row = await revoke_key(session, key_id)
-            return RevokeApiKeyPayload(api_key=ApiKey.from_row(row))
+            return RevokeApiKeyPayload(api_key=api_key_of(row))
 
         return await run_in_transaction(info, call, renames={"key_id": "id"}, target="id")

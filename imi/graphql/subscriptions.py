@@ -8,6 +8,7 @@ behind gets an error and its stream ends (re-query, then subscribe again).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -61,15 +62,19 @@ async def _next_batch(info: Info, subscription: EventSubscription) -> list[Event
         except StreamClosed as exc:
             raise GraphQLError(str(exc)) from None
         except TimeoutError:
-            if principal is not None and not await credentials_live(
-                info.context.sessions, principal
-            ):
+            first = None
+        # Checked at least once a second whether events flow or not.
+        now = time.monotonic()
+        checked = info.context.credentials_checked_at
+        if principal is not None and now - checked >= CREDENTIAL_CHECK_SECONDS:
+            info.context.credentials_checked_at = now
+            if not await credentials_live(info.context.sessions, principal):
                 raise GraphQLError(
                     "the API key of this subscription was revoked or has expired",
                     extensions={"code": "UNAUTHORIZED"},
-                ) from None
-            continue
-        return [first, *subscription.drain()]
+                )
+        if first is not None:
+            return [first, *subscription.drain()]
 
 
 def _visible_to(info: Info) -> EventFilter:

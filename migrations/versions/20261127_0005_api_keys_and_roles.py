@@ -82,7 +82,8 @@ POLICIES = {
     # Events (timelines, live feeds): those about a visible project, work item or component.
     "events": (
         "(subject_type = 'project' AND subject_id = ANY (imi_scope_project_texts()))"
-        " OR EXISTS (SELECT 1 FROM work_items w WHERE w.id::text = ANY (events.work_item_refs))"
+        # The visible work items' ids, computed once per statement (an InitPlan).
+        " OR events.work_item_refs && ARRAY(SELECT w.id::text FROM work_items w)"
         " OR (subject_type = 'component' AND EXISTS"
         " (SELECT 1 FROM components c WHERE c.id::text = events.subject_id))",
         "true",
@@ -104,13 +105,13 @@ FUNCTIONS = (
     # runs as the owner, past the policies).
     """
     CREATE OR REPLACE FUNCTION imi_ticket_linked(tid uuid) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
         SELECT EXISTS (SELECT 1 FROM ticket_links WHERE ticket_id = tid)
     $$
     """,
     """
     CREATE OR REPLACE FUNCTION imi_deployment_ships(did uuid) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
         SELECT EXISTS (SELECT 1 FROM deployment_work_items WHERE deployment_id = did)
     $$
     """,
@@ -118,7 +119,7 @@ FUNCTIONS = (
     CREATE OR REPLACE FUNCTION imi_visible_project(pid uuid) RETURNS boolean
     LANGUAGE sql STABLE AS $$
         SELECT CASE
-            WHEN coalesce(current_setting('imi.project_ids', true), '') = '' THEN true
+            WHEN coalesce(current_setting('imi.project_ids', true), '') = '' THEN false
             ELSE pid = ANY (current_setting('imi.project_ids', true)::uuid[])
         END
     $$
@@ -189,7 +190,7 @@ def upgrade() -> None:
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'imi_scoped') THEN
                 GRANT USAGE ON SCHEMA public TO imi_scoped;
                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO imi_scoped;
-                REVOKE ALL ON api_keys FROM imi_scoped;
+                REVOKE ALL ON api_keys, alembic_version, processed_messages FROM imi_scoped;
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO imi_scoped;
             END IF;
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'imi_readonly') THEN
@@ -203,19 +204,29 @@ def upgrade() -> None:
     for table in SCOPED_TABLES:
         using, check = POLICIES[table]
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"CREATE POLICY imi_scope_read ON {table} FOR SELECT USING ({using})")
-        op.execute(f"CREATE POLICY imi_scope_insert ON {table} FOR INSERT WITH CHECK ({check})")
+        # Every role but imi_scoped (readers such as imi_readonly, a non-owner service user)
+        # sees and writes as before; imi_scoped only through the policies below, which fail
+        # closed when no project list is set.
         op.execute(
-            f"CREATE POLICY imi_scope_update ON {table} FOR UPDATE USING ({using}) "
+            f"CREATE POLICY imi_unscoped ON {table} TO PUBLIC "
+            "USING (current_user <> 'imi_scoped') WITH CHECK (current_user <> 'imi_scoped')"
+        )
+        scoped = "TO imi_scoped"
+        op.execute(f"CREATE POLICY imi_scope_read ON {table} FOR SELECT {scoped} USING ({using})")
+        op.execute(
+            f"CREATE POLICY imi_scope_insert ON {table} FOR INSERT {scoped} WITH CHECK ({check})"
+        )
+        op.execute(
+            f"CREATE POLICY imi_scope_update ON {table} FOR UPDATE {scoped} USING ({using}) "
             f"WITH CHECK ({check})"
         )
-        op.execute(f"CREATE POLICY imi_scope_delete ON {table} FOR DELETE USING ({using})")
+        op.execute(f"CREATE POLICY imi_scope_delete ON {table} FOR DELETE {scoped} USING ({using})")
 
 
 def downgrade() -> None:
     for table in SCOPED_TABLES:
-        for policy in ("read", "insert", "update", "delete"):
-            op.execute(f"DROP POLICY IF EXISTS imi_scope_{policy} ON {table}")
+        for policy in ("scope_read", "scope_insert", "scope_update", "scope_delete", "unscoped"):
+            op.execute(f"DROP POLICY IF EXISTS imi_{policy} ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute(
         """

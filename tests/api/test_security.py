@@ -409,3 +409,64 @@ def test_serve_refuses_an_open_network_address() -> None:
     )
     assert result.returncode == 2
     assert "--force-open" in result.stderr
+
+
+async def test_a_get_with_a_query_is_an_operation_not_the_graphiql_page(
+    http: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    """The page is open (IMI_DOCS_PUBLIC); a GET carrying a query runs it, so it needs a key."""
+    html = {"accept": "text/html"}
+    page = await http.get("/graphql", headers=html)
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    query = {"query": "{ projects { totalCount nodes { remoteOrigin } } }"}
+    assert (await http.get("/graphql", params=query, headers=html)).status_code == 401
+    reader = await new_key(sessions, Scope.READ)
+    answer = await http.get("/graphql", params=query, headers={**html, **auth(reader)})
+    assert answer.json()["data"]["projects"]["totalCount"] == 0
+
+
+async def test_admin_mutations_behind_nested_fragments_are_still_admin(
+    http: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    writer = auth(await new_key(sessions, Scope.WRITE))
+    pid = (
+        await http.post(
+            f"{API}/projects", json={"remote_origin": "git@github.com:a/frag.git"}, headers=writer
+        )
+    ).json()["data"]["id"]
+    chain = "\n".join(f"fragment F{i} on Mutation {{ ...F{i + 1} }}" for i in range(12))
+    document = (
+        "mutation { ...F0 }\n" + chain + "\nfragment F12 on Mutation "
+        f'{{ deactivateProject(id: "{pid}") {{ __typename }} }}'
+    )
+    refused = await http.post("/graphql", json={"query": document}, headers=writer)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    project = await http.get(f"{API}/projects/{pid}", headers=writer)
+    assert project.json()["data"]["active"] is True
+
+
+async def test_key_management_over_graphql(http: httpx.AsyncClient, sessions: Sessions) -> None:
+    admin = auth(await new_key(sessions, Scope.ADMIN))
+    create = """mutation { createApiKey(input: {name: "gql", scope: "imi:read"}) {
+      __typename ... on CreateApiKeyPayload { secret apiKey { id scope active } } } }"""
+    made = (await http.post("/graphql", json={"query": create}, headers=admin)).json()["data"]
+    payload = made["createApiKey"]
+    assert payload["__typename"] == "CreateApiKeyPayload" and payload["secret"].startswith("imi_")
+    key_id = payload["apiKey"]["id"]
+    listed = await http.post("/graphql", json={"query": "{ apiKeys { id active } }"}, headers=admin)
+    assert {"id": key_id, "active": True} in listed.json()["data"]["apiKeys"]
+    fields = "__typename ... on RevokeApiKeyPayload { apiKey { active } }"
+    revoke = f'mutation {{ revokeApiKey(id: "{key_id}") {{ {fields} }} }}'
+    revoked = (await http.post("/graphql", json={"query": revoke}, headers=admin)).json()
+    assert revoked["data"]["revokeApiKey"]["apiKey"]["active"] is False
+    assert (await http.get(f"{API}/projects", headers=auth(payload["secret"]))).status_code == 401
+    # A key restricted to projects manages no keys, whatever its scope.
+    pid = (
+        await http.post(
+            f"{API}/projects", json={"remote_origin": "git@github.com:a/k.git"}, headers=admin
+        )
+    ).json()["data"]["id"]
+    restricted = auth(await new_key(sessions, Scope.ADMIN, [uuid.UUID(pid)]))
+    assert (await http.get(f"{API}/keys", headers=restricted)).status_code == 403
+    refused = await http.post("/graphql", json={"query": create}, headers=restricted)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"

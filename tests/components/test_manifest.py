@@ -394,7 +394,7 @@ def test_parse_manifest_keeps_document_order() -> None:
     [
         ("[components]\na = " + "[" * 5000 + "]" * 5000, "toml"),
         ("components:\n  a: " + "[" * 5000 + "]" * 5000, "yaml"),
-        ("[components]\na = { path = \"a\", extra = " + "[" * 40 + "]" * 40 + " }", "toml"),
+        ('[components]\na = { path = "a", extra = ' + "[" * 40 + "]" * 40 + " }", "toml"),
     ],
 )
 def test_deeply_nested_manifests_are_refused(body: str, fmt: Any) -> None:

@@ -115,3 +115,43 @@ async def test_a_project_scoped_subscription_sees_only_its_projects(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_operations_on_an_open_socket_stop_with_the_key(
+    live: LiveServer, sessions: Sessions
+) -> None:
+    created = await key(sessions, Scope.WRITE)
+    transport = WebsocketsTransport(
+        url=live.ws_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"authorization": f"Bearer {created.secret}"},
+    )
+    query = GraphQLRequest("{ projects { totalCount } }")
+    async with Client(transport=transport) as session:
+        assert (await session.execute(query))["projects"]["totalCount"] == 0
+        async with sessions() as s, s.begin():
+            await revoke_key(s, created.key.id)
+        await asyncio.sleep(1.2)  # past the credential cache
+        with pytest.raises(TransportQueryError, match="revoked"):
+            await session.execute(query)
+
+
+async def test_a_restricted_subscription_outlives_a_quiet_spell(
+    live: LiveServer, sessions: Sessions
+) -> None:
+    mine = await project(sessions, "quiet")
+    scoped = await key(sessions, Scope.READ, [mine])
+    results: asyncio.Queue[Any] = asyncio.Queue()
+    task = asyncio.create_task(collect(live, {"apiKey": scoped.secret}, results))
+    try:
+        await live.until(lambda: live.hub.subscriber_count == 1, timeout=10)
+        await asyncio.sleep(2.5)  # several credential checks, each as the service itself
+        assert not task.done(), task.result()
+        async with sessions() as session, session.begin():
+            await update_project(session, mine, ProjectUpdate(description="still here"))
+        result = await asyncio.wait_for(results.get(), 5)
+        assert result["events"]["eventType"] == "imi.project.updated"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.utils.str_converters import to_camel_case
 
 from imi.db import domain_error_from_database
-from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
+from imi.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from imi.graphql.context import Context
 from imi.logging import get_logger
 
@@ -75,6 +75,10 @@ def to_failure(
         return ConflictError(message=error.message, field=field)
     if isinstance(error, ValidationFailed):
         return ValidationError(message=error.message, field=field)
+    if isinstance(error, Forbidden):
+        # Only row-level security raises it here (scopes are checked before execution): the
+        # row belongs to a project this key does not see, which for it does not exist.
+        return NotFoundError(message=error.message, field=field or target)
     raise error  # an unknown kind of domain error: masked like any unexpected exception
 
 
