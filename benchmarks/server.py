@@ -52,6 +52,10 @@ class Server:
             "IMI_QUEUE_PREFIX": queue_prefix,
             "IMI_LOG_LEVEL": "WARNING",
             "IMI_HOST": "127.0.0.1",
+            # The load generator is one local caller sending thousands of requests a minute:
+            # the per-caller rate limit would measure itself. Everything else runs as deployed
+            # (local-open authentication, the auth middleware on every request).
+            "IMI_RATE_LIMIT_PER_MINUTE": "0",
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
