@@ -12,7 +12,10 @@ spread again and take seconds to hours on such a document. Their messages are ke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,8 +30,11 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    parse,
 )
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import AddValidationRules, SchemaExtension
+
+from imi.auth.principal import current_principal
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,104 @@ class DocumentLimiter(AddValidationRules):
         super().__init__([rule])
 
 
+class PreparedDocuments:
+    """Parsed documents and the fact that a document passed validation, shared by the requests
+    of one schema (LRU-bounded). Many clients subscribing with the same document (a dashboard)
+    then cost one parse and one validation, not one each."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.documents: OrderedDict[tuple[str, int | None], DocumentNode] = OrderedDict()
+        self.valid: OrderedDict[tuple[str, str | None, str], None] = OrderedDict()
+
+    def document(self, query: str, max_tokens: int | None) -> DocumentNode | None:
+        key = (query, max_tokens)
+        document = self.documents.get(key)
+        if document is None:
+            try:
+                document = parse(query, max_tokens=max_tokens)
+            except GraphQLError:
+                return None  # parsed again by Strawberry, which reports the error
+            self._put(self.documents, key, document)
+        else:
+            self.documents.move_to_end(key)
+        return document
+
+    def _put(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        cache[key] = value
+        if len(cache) > self.size:
+            cache.popitem(last=False)
+
+
+class FairPreparation(SchemaExtension):
+    """Parse and validate one operation at a time per process, waiting in line, and each
+    distinct document once (:class:`PreparedDocuments`).
+
+    Both are synchronous CPU work (a few milliseconds for a small document). When thousands
+    of subscriptions arrive at once, each would otherwise run its share in the same turn of
+    the event loop, and every other request (``/health`` included) would wait for all of
+    them at each of its own steps. In line, an operation waiting for its turn holds no time
+    on the loop, and other requests' steps interleave with one preparation at a time.
+    """
+
+    _gates: ClassVar[dict[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
+
+    def __init__(self, prepared: PreparedDocuments) -> None:
+        super().__init__()
+        self.prepared = prepared
+
+    @classmethod
+    def _gate(cls) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = cls._gates.get(loop)
+        if gate is None:
+            for old in [other for other in cls._gates if other.is_closed()]:
+                del cls._gates[old]
+            gate = cls._gates[loop] = asyncio.Semaphore(1)
+        return gate
+
+    async def on_parse(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        async with self._gate():
+            await asyncio.sleep(0)  # the others wait their turn off the loop
+            if context.graphql_document is None and context.query:
+                max_tokens = context.parse_options.get("max_tokens")
+                context.graphql_document = self.prepared.document(context.query, max_tokens)
+            yield
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        key = self._validation_key()
+        if key is not None and key in self.prepared.valid:
+            self.prepared.valid.move_to_end(key)
+            self.execution_context.pre_execution_errors = []  # Strawberry skips validating
+            yield
+            return
+        async with self._gate():
+            await asyncio.sleep(0)
+            yield
+        if key is not None and self.execution_context.pre_execution_errors == []:
+            self.prepared._put(self.prepared.valid, key, None)
+
+    def _validation_key(self) -> tuple[str, str | None, str] | None:
+        """What validation depends on beyond the schema: the document, the caller's scope and
+        whether it is restricted to projects (the scope rule), the variables (the cost
+        rule)."""
+        context = self.execution_context
+        if not context.query:
+            return None
+        principal = getattr(context.context, "principal", None) or current_principal()
+        try:
+            variables = json.dumps(context.variables or {}, sort_keys=True)
+        except (TypeError, ValueError):
+            return None
+        if len(variables) > 10_000:
+            return None
+        scope = None
+        if principal is not None:
+            scope = principal.scope.value + (":restricted" if principal.restricted else "")
+        return (context.query, scope, variables)
+
+
 def json_depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` (decoded JSON) nests deeper than ``limit`` arrays/objects.
 
@@ -203,4 +307,12 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-__all__ = ["DocumentLimitRule", "DocumentLimiter", "Measure", "Measurer", "json_depth_exceeds"]
+__all__ = [
+    "DocumentLimitRule",
+    "DocumentLimiter",
+    "FairPreparation",
+    "Measure",
+    "Measurer",
+    "PreparedDocuments",
+    "json_depth_exceeds",
+]

@@ -22,7 +22,7 @@ from imi.graphql.authz import OperationScope
 from imi.graphql.context import Context
 from imi.graphql.cost import QueryCostLimiter
 from imi.graphql.guards import NulFreeStrings
-from imi.graphql.limits import DocumentLimiter
+from imi.graphql.limits import DocumentLimiter, FairPreparation, PreparedDocuments
 from imi.graphql.node import Node, resolve_node
 from imi.settings import Settings
 
@@ -86,7 +86,9 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories (a fresh instance per request)."""
+    prepared = PreparedDocuments()  # shared by this schema's requests
     extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: FairPreparation(prepared),
         OperationScope,
         # Depth, aliases, expanded selections and fragments, each fragment measured once
         # (imi/graphql/limits.py): linear in the document, whatever its fragments spread.

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import OperationType, get_operation_ast, parse
@@ -50,6 +54,8 @@ class SocketCounts:
     settings: Settings
     connections: int = 0
     subscriptions: int = 0
+    closed_since_trim: int = 0
+    trim: asyncio.TimerHandle | None = None
     by_address: Counter[str] = field(default_factory=Counter)
     by_subject: Counter[str] = field(default_factory=Counter)
 
@@ -68,6 +74,18 @@ class SocketCounts:
     def close(self, address: str) -> None:
         self.connections -= 1
         _decrement(self.by_address, address)
+        self.closed_since_trim += 1
+        if self.connections == 0 or self.closed_since_trim >= TRIM_EVERY:
+            self.closed_since_trim = 0
+            # Later (pushed back while sockets keep closing): a socket's objects are freed
+            # once its handler has returned.
+            if self.trim is not None:
+                self.trim.cancel()
+            self.trim = asyncio.get_running_loop().call_later(1.0, self._release_memory)
+
+    def _release_memory(self) -> None:
+        self.trim = None
+        release_memory()
 
     def claim(self, subject: str) -> None:
         per_client = self.settings.ws_max_connections_per_client
@@ -87,6 +105,36 @@ class SocketCounts:
 
     def return_subscription(self, *_: Any) -> None:
         self.subscriptions -= 1
+
+
+TRIM_EVERY = 500
+"""Closed connections after which freed memory is handed back to the system (and when the
+last one closes)."""
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Return the heap that closed sockets freed to the system.
+
+    Nothing of a closed socket is kept (its operations, context, loaders, hub subscription
+    and counts go; the cyclic collector frees what sits in cycles), but glibc keeps the freed
+    heap for reuse, so RSS does not fall: 2,000 sockets left 370 MB where 220 MB are in use.
+    ``malloc_trim`` gives the free pages back (once per :data:`TRIM_EVERY` closes, and when
+    the last socket closes).
+    """
+    if _MALLOC_TRIM is not None:
+        gc.collect()  # tasks and frames of closed sockets sit in reference cycles
+        _MALLOC_TRIM(0)
 
 
 def _decrement(counter: Counter[str], key: str) -> None:
@@ -117,8 +165,13 @@ def malformed(message: object) -> str | None:
                 return "Invalid message: `payload` must be an object"
             if not isinstance(payload.get("query"), str):
                 return "Invalid message: `payload.query` must be a string"
-            if not isinstance(payload.get("extensions"), dict | None):
-                return "Invalid message: `payload.extensions` must be an object"
+            for name, kinds in (
+                ("variables", dict | None),
+                ("operationName", str | None),
+                ("extensions", dict | None),
+            ):
+                if not isinstance(payload.get(name), kinds):
+                    return f"Invalid message: `payload.{name}` has the wrong type"
     elif payload is not None and not isinstance(payload, dict):
         return "Invalid message: `payload` must be an object"
     return None
@@ -136,6 +189,8 @@ class ImiTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle(self) -> None:
         request = self.context.request
+        if request is not None:  # what this process holds, for operations and tests
+            request.app.state.graphql_sockets = self.counts
         client = request.client if request is not None else None
         address = client.host if client is not None else "unix"
         refused = self.counts.open(address)
@@ -160,6 +215,10 @@ class ImiTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] == "connection_init" and message.get("payload") is None:
             message = {"type": "connection_init", "payload": {}}  # optional, may be null
         await super().handle_message(message)
+        # Frames a client sent in one burst are all buffered: read without yielding, each
+        # would start its operation in the same turn of the loop, and 100 sockets x 100
+        # subscriptions would hold every other request for seconds. One frame per turn.
+        await asyncio.sleep(0)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -215,11 +274,17 @@ class ImiTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 )
 
     def _is_subscription(self, operation: Operation[Context, None]) -> bool:
-        """Whether the operation streams (no timeout); an unparsable one is reported by the
-        schema, so it counts as one here."""
-        try:
-            document = parse(operation.query, max_tokens=self.settings.graphql_max_tokens)
-            ast = get_operation_ast(document, operation.operation_name)
-        except Exception:
-            return True
-        return ast is None or ast.operation is OperationType.SUBSCRIPTION
+        return streams(operation.query, operation.operation_name, self.settings.graphql_max_tokens)
+
+
+@lru_cache(maxsize=512)
+def streams(query: str, operation_name: str | None, max_tokens: int) -> bool:
+    """Whether the operation is a subscription (no timeout: it is long-lived); an unparsable
+    one is reported by the schema, so it counts as one here. Cached: many clients send the
+    same document."""
+    try:
+        document = parse(query, max_tokens=max_tokens, no_location=True)
+        ast = get_operation_ast(document, operation_name)
+    except Exception:
+        return True
+    return ast is None or ast.operation is OperationType.SUBSCRIPTION
