@@ -65,24 +65,12 @@ def _answer(scope: Scope, exc: Exception) -> Response:
         # The statement timeout (IMI_DB_STATEMENT_TIMEOUT_MS) stopped it: the server is busy or
         # the request asks too much; either way not a fault to retrace, and worth a retry later.
         log.warning("statement timed out", path=path)
-        response = error_response(
-            503,
-            "TIMEOUT",
-            "The request took longer than the database statement timeout",
-            {"retry_after": RETRY_AFTER_SECONDS},
+        return _retry_later(
+            "TIMEOUT", "The request took longer than the database statement timeout"
         )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
     if database_unavailable(exc):
         log.error("database unavailable", path=path, error=repr(exc)[:500])
-        response = error_response(
-            503,
-            "SERVICE_UNAVAILABLE",
-            "The database is unavailable; try again shortly",
-            {"retry_after": RETRY_AFTER_SECONDS},
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return _retry_later("SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly")
     translated = domain_error_from_database(exc)
     if translated is not None:
         log.info("database refused the request", path=path, error=str(exc)[:500])
@@ -94,3 +82,10 @@ def _answer(scope: Scope, exc: Exception) -> Response:
         )
     log.error("unhandled error", path=path, exc_info=exc)
     return error_response(500, "INTERNAL_ERROR", "Internal server error")
+
+
+def _retry_later(code: str, message: str) -> Response:
+    """A 503 with ``Retry-After`` (header and ``details.retry_after``)."""
+    response = error_response(503, code, message, {"retry_after": RETRY_AFTER_SECONDS})
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
