@@ -155,6 +155,8 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
         access_log=True,
         timeout_graceful_shutdown=settings.shutdown_timeout,
         server_header=False,
+        # GraphQL frames are small; per-socket compression state costs ~40 KB a connection.
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     # uvicorn takes over SIGINT/SIGTERM while it runs, drains in-flight requests, then
