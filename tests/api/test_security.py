@@ -212,7 +212,9 @@ async def test_jwt_bearer_tokens(http: httpx.AsyncClient) -> None:
     for refused in (
         token(scope="imi:read", exp=datetime.now(UTC) - timedelta(seconds=5)),
         token(scope="profile"),
-        auth(jwt.encode({"scope": "imi:read", "exp": 2**40}, "another-secret-of-enough-length")),
+        auth(
+            jwt.encode({"scope": "imi:read", "exp": 2**40}, "another-secret-of-quite-enough-length")
+        ),
         auth("not.a.jwt"),
     ):
         assert (await http.get(f"{API}/projects", headers=refused)).status_code == 401
