@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.activities.models import Activity, ActivityCreate
+from imi.batches import among
 from imi.errors import NotFound, ValidationFailed
 from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window
@@ -110,5 +111,5 @@ async def list_activities(
     if agent_id is not None:
         stmt = stmt.where(col(Activity.agent_id) == agent_id)
     if work_item_ids is not None:
-        stmt = stmt.where(col(Activity.work_item_id).in_(work_item_ids))
+        stmt = stmt.where(among(col(Activity.work_item_id), work_item_ids))
     return list((await session.execute(stmt.limit(limit).offset(offset))).scalars())

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.auth.models import MAX_KEY_NAME, ApiKey, Scope
+from imi.batches import among
 from imi.errors import NotFound, ValidationFailed
 from imi.projects.models import Project
 
@@ -97,11 +98,8 @@ async def create_key(
             raise ValidationFailed(
                 f"a restricted key names 1 to {MAX_KEY_PROJECTS} projects", field="project_ids"
             )
-        found = set(
-            (
-                await session.scalars(select(col(Project.id)).where(col(Project.id).in_(projects)))
-            ).all()
-        )
+        known = select(col(Project.id)).where(among(col(Project.id), projects))
+        found = set((await session.scalars(known)).all())
         missing = [p for p in projects if p not in found]
         if missing:
             raise NotFound("project", missing[0], field="project_ids")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from imi.batches import among
 from imi.components.models import (
     Component,
     ComponentCreate,
@@ -232,7 +233,7 @@ async def relate_components(
         raise ValidationFailed("a component cannot be related to itself", field="to_component_id")
     wanted = [data.from_component_id, data.to_component_id]
     found = set(
-        await session.scalars(select(col(Component.id)).where(col(Component.id).in_(wanted)))
+        await session.scalars(select(col(Component.id)).where(among(col(Component.id), wanted)))
     )
     for field, component_id in zip(("from_component_id", "to_component_id"), wanted, strict=True):
         if component_id not in found:

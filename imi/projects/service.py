@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from imi.batches import among
 from imi.errors import NotFound, ValidationFailed
 from imi.models_base import MAX_SEARCH, Page
 from imi.outbox import PendingEvent, emit
@@ -214,7 +215,7 @@ async def project_counts(
             func.count().filter(active & col(WorkItem.has_uncommitted_changes)),
             func.count().filter(active & (col(WorkItem.ahead_of_trunk) > 0)),
         )
-        .where(col(WorkItem.project_id).in_(project_ids))
+        .where(among(col(WorkItem.project_id), project_ids))
         .group_by(col(WorkItem.project_id))
     )
     counts = {pid: ProjectCounts() for pid in project_ids}

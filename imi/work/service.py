@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from imi.batches import among
 from imi.errors import Conflict, NotFound, ValidationFailed
 from imi.outbox import PendingEvent, emit
 from imi.projects.models import Project
@@ -317,7 +318,7 @@ async def touch_work_items(session: AsyncSession, work_item_ids: list[uuid.UUID]
     if work_item_ids:
         await session.execute(
             update(WorkItem)
-            .where(col(WorkItem.id).in_(work_item_ids))
+            .where(among(col(WorkItem.id), work_item_ids))
             .values(last_activity_at=func.clock_timestamp())
         )
 
