@@ -99,6 +99,20 @@ class WorkItem(CoreTable, table=True):
             postgresql_where=text("active"),
         ),
         Index("ix_work_items_owner_active", "owner_id", postgresql_where=text("active")),
+        # Work in flight, most recently active first: per project and across projects.
+        Index(
+            "ix_work_items_active_recent_by_project",
+            "project_id",
+            text("last_activity_at DESC"),
+            "id",
+            postgresql_where=text("active"),
+        ),
+        Index(
+            "ix_work_items_active_recent",
+            text("last_activity_at DESC"),
+            "id",
+            postgresql_where=text("active"),
+        ),
         Index("ix_work_items_worktree_path", "worktree_path"),
         Index("ix_work_items_metadata", "metadata", postgresql_using="gin"),
     )
