@@ -10,6 +10,8 @@ from graphql.language import DocumentNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from imi.db import database_unavailable, sqlstate
+
 NUL = "\x00"
 NUL_MESSAGE = "String values must not contain NUL (U+0000) characters"
 
@@ -61,3 +63,50 @@ def _any_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_any_nul(v) for v in value)
     return False
+
+
+class DatabaseOutage(SchemaExtension):
+    """A query whose data the database could not give (unreachable, connection lost, the
+    statement timeout) answers over HTTP like REST does: 503 with ``Retry-After`` and
+    ``extensions.code`` SERVICE_UNAVAILABLE (or TIMEOUT), not a 200 with a masked error."""
+
+    RETRY_AFTER = "2"
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        code = next(filter(None, (_outage_code(error) for error in errors)), None)
+        if code is None:
+            return
+        # Plain errors (no original exception): not masked, no driver text reaches the client.
+        errors[:] = [
+            GraphQLError(
+                OUTAGE_MESSAGES[found],
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": found, "retry_after": int(self.RETRY_AFTER)},
+            )
+            if (found := _outage_code(error)) is not None
+            else error
+            for error in errors
+        ]
+        response = getattr(self.execution_context.context, "response", None)
+        if response is not None:  # HTTP (WebSocket results carry the code only)
+            response.status_code = 503
+            response.headers["Retry-After"] = self.RETRY_AFTER
+
+
+OUTAGE_MESSAGES = {
+    "SERVICE_UNAVAILABLE": "The database is unavailable; try again shortly",
+    "TIMEOUT": "The request took longer than the database statement timeout",
+}
+
+
+def _outage_code(error: GraphQLError) -> str | None:
+    original = error.original_error
+    if original is None:
+        return None
+    if sqlstate(original) == "57014":
+        return "TIMEOUT"
+    return "SERVICE_UNAVAILABLE" if database_unavailable(original) else None

@@ -21,7 +21,7 @@ from imi.graphql import enums as _enums  # noqa: F401  (registers the enums)
 from imi.graphql.authz import OperationScope
 from imi.graphql.context import Context
 from imi.graphql.cost import QueryCostLimiter
-from imi.graphql.guards import NulFreeStrings
+from imi.graphql.guards import DatabaseOutage, NulFreeStrings
 from imi.graphql.limits import DocumentLimiter, FairPreparation, PreparedDocuments
 from imi.graphql.node import Node, resolve_node
 from imi.settings import Settings
@@ -101,6 +101,7 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: QueryCostLimiter(max_cost=settings.graphql_max_cost),
         NulFreeStrings,
+        DatabaseOutage,
         lambda: MaskErrors(should_mask_error=_should_mask),
     ]
     if not settings.graphql_introspection:

@@ -95,8 +95,12 @@ async def test_database_unreachable_is_503_with_retry_after(
         ("POST", "/graphql", {"query": "{ stats { totalProjects } }"}),
     ):
         response = await unreachable.request(method, path, json=body)
-        if path == "/graphql":
-            continue  # GraphQL answers its own way (an error in the body); never a reset
+        assert response.headers["retry-after"] == "2", (path, response.text)
+        if path == "/graphql":  # a GraphQL answer, with the same status and code
+            assert response.status_code == 503, response.text
+            [gql_error] = response.json()["errors"]
+            assert gql_error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            continue
         err = error(response, 503, "SERVICE_UNAVAILABLE")
         assert response.headers["retry-after"] == "2"
         assert "Traceback" not in response.text and "asyncpg" not in response.text
