@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 
 from benchmarks import dataset, report
-from benchmarks.config import ADMIN_DSN, AMQP_URL, DATABASE_NAME, SCALES
+from benchmarks.config import ADMIN_DSN, AMQP_URL, CONCURRENT_AGENTS, DATABASE_NAME, SCALES
 from benchmarks.events import EventsJob, run_events
 from benchmarks.fixtures import Fixtures, sample
 from benchmarks.loadgen import Budget, FloorJob, HttpJob, MixJob, run_floor, run_http, run_mix
@@ -40,6 +40,8 @@ from benchmarks.server import Server, background_load, cleanup_broker, machine_b
 HERE = Path(__file__).resolve().parent
 # iMi's pool: IMI_DB_POOL_SIZE (10) + IMI_DB_MAX_OVERFLOW (20); the floor gets as many.
 FLOOR_POOL = 30
+# Measured again at c=50 against `imi serve --workers N`: a cheap read and the heaviest one.
+MULTI_WORKER_OPERATIONS = ("rest.project_by_id", "graphql.dashboard")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         default="",
         help="comma-separated operation keys to sample with py-spy (needs --group bench)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also measure project by id and the dashboard at c=50 against `imi serve "
+        "--workers N` (0: skip)",
     )
     parser.add_argument("--no-results-md", action="store_true", help="leave RESULTS.md alone")
     return parser.parse_args(argv)
@@ -171,6 +180,9 @@ class Runner:
                 await self.mix(server, pool, fixtures)
             if not self.args.skip_events:
                 await self.events(server, pool, fixtures)
+            server.stop()
+            if self.args.workers > 1:
+                await self.multi_worker(pool, fixtures)
         finally:
             pool.shutdown(cancel_futures=True)
             server.stop()
@@ -190,6 +202,7 @@ class Runner:
                 "burst": self.args.burst,
                 "agents": self.args.agents,
                 "agent_interval": self.args.agent_interval,
+                "workers": self.args.workers,
             },
             "machine": machine,
             "dataset": dataset_report,
@@ -258,6 +271,42 @@ class Runner:
                     log(f"{'  floor ' + op.floor:28} c={level:<3} {line(floor)}")
             if op.key in profile:
                 await self.profile(server, pool, fx, op)
+
+    async def multi_worker(self, pool: Any, fx: Fixtures) -> None:
+        """The c=50 reads again against ``imi serve --workers N`` (a server of its own)."""
+        ops = [BY_KEY[key] for key in MULTI_WORKER_OPERATIONS if self.selected(BY_KEY[key])]
+        if not ops:
+            return
+        workers = self.args.workers
+        server = Server(
+            self.dsn,
+            self.args.amqp_url,
+            self.exchange,
+            self.prefix,
+            self.args.out / f"{self.run_id}-workers{workers}.log",
+            workers=workers,
+        )
+        try:
+            server.start()
+            log(f"imi serve --workers {workers} pid {server.pid} on {server.base_url}")
+            level = CONCURRENT_AGENTS
+            for op in ops:
+                budget = Budget(level, self.args.duration, self.args.max_requests, self.args.warmup)
+                self.seq += 10_000_000
+                job = HttpJob(op.key, server.base_url, fx, budget, self.seq)
+                result = await self._job(server, pool, run_http, job)
+                row = {
+                    "key": op.key,
+                    "label": f"{op.label}, `--workers {workers}`",
+                    "concurrency": str(level),
+                    "floor": op.floor,
+                    "workers": workers,
+                    **result,
+                }
+                self.results.append(row)
+                log(f"{op.key:28} c={level:<3} workers={workers} {line(row)}")
+        finally:
+            server.stop()
 
     async def mix(self, server: Server, pool: Any, fx: Fixtures) -> None:
         args = self.args

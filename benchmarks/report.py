@@ -213,7 +213,9 @@ def markdown(doc: dict[str, Any]) -> str:
         floor_table({tuple(k.split("@")): v for k, v in doc["floors"].items()}),
         "c = concurrent clients (closed loop); `burst N` = N messages or events at once. "
         "Latency is client-side, per request. vs floor = iMi p50 / raw-SQL p50 at the same "
-        "concurrency. Server CPU = the iMi process, in % of one core (it runs one event loop). "
+        "concurrency. Server CPU = the iMi process (with `--workers N`: all of its workers), in % "
+        "of one core (each process runs one event loop). Rows marked `--workers N` ran against "
+        "`imi serve --workers N` after the others, on the same dataset. "
         "Events: `consume` latency runs from publish to the commit of the "
         "message's effect (LISTEN on the events table's NOTIFY); relay and commit-to-queue "
         "latency run from the commit to the message's arrival on a tap queue bound to the "

@@ -40,8 +40,15 @@ def imi_command() -> list[str]:
 
 class Server:
     def __init__(
-        self, dsn: str, amqp_url: str, exchange: str, queue_prefix: str, log_path: Path
+        self,
+        dsn: str,
+        amqp_url: str,
+        exchange: str,
+        queue_prefix: str,
+        log_path: Path,
+        workers: int = 1,
     ) -> None:
+        self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -65,6 +72,7 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         command = [*imi_command(), "serve", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(
             command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -89,8 +97,14 @@ class Server:
         return body
 
     def cpu_seconds(self) -> float:
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
+        """CPU seconds of the server: its process and, with ``--workers``, every worker."""
+        process = psutil.Process(self.pid)
+        total = 0.0
+        for each in (process, *process.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = each.cpu_times()
+                total += times.user + times.system
+        return total
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

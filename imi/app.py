@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from imi.api.security import AuthMiddleware
 from imi.auth.policy import check_auth_settings
 from imi.auth.scoping import install_project_scoping
 from imi.db import create_engine, session_factory
-from imi.logging import get_logger
+from imi.logging import configure_logging, get_logger
 from imi.migrate import head_revision
 from imi.outbox.notify import EventHub
 from imi.pages import mount_static
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from imi.messaging.bus import EventBus
 
 log = get_logger(__name__)
+
+# Set by `imi serve --workers N` in its own environment before it starts the workers: the
+# database they serve (the embedded server's URL when IMI_DATABASE_URL is unset).
+WORKER_DATABASE_URL = "IMI_SERVE_DATABASE_URL"
 
 TITLE = "iMi"
 
@@ -125,6 +130,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     install_cors(app, settings)
     install_project_scoping()
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one `imi serve --workers N` worker (uvicorn imports and calls this in each).
+
+    Settings come from the environment the worker inherited; the database URL from
+    ``IMI_SERVE_DATABASE_URL``, which the parent sets once it has started (and migrated) the
+    database, so no worker starts, stops or migrates anything.
+    """
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings, os.environ.get(WORKER_DATABASE_URL) or None)
 
 
 def operation_id(route: APIRoute) -> str:

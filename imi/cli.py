@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +107,18 @@ def serve(
             show_envvar=True,
         ),
     ] = _default("migrate_on_start"),
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="HTTP worker processes (0: one per CPU core). Migrations and the embedded "
+            "database are handled once, by this process.",
+            metavar="N",
+            envvar="IMI_WORKERS",
+            show_envvar=True,
+        ),
+    ] = _default("workers"),
     force_open: Annotated[
         bool,
         typer.Option(
@@ -119,7 +132,7 @@ def serve(
     from imi.auth.policy import is_loopback
     from imi.runtime import database
 
-    given = _given(ctx, host=host, port=port, migrate_on_start=migrate)
+    given = _given(ctx, host=host, port=port, migrate_on_start=migrate, workers=workers)
     settings = _settings(**given)
     configure_logging(settings)
     if settings.auth == "off" and not is_loopback(settings.host) and not force_open:
@@ -147,22 +160,63 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
 
     from imi.app import create_app
 
-    config = uvicorn.Config(
-        create_app(settings, database_url),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # keep ours: uvicorn's records go through imi.logging
-        access_log=True,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-        server_header=False,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # keep ours: uvicorn's records go through imi.logging
+        "access_log": True,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        "server_header": False,
         # GraphQL frames are small; per-socket compression state costs ~40 KB a connection.
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
+        "ws_per_message_deflate": False,
+    }
+    workers = settings.workers or os.cpu_count() or 1  # 0: one per core
+    if workers > 1:
+        return _run_workers(options, database_url, workers)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, database_url), **options))
     # uvicorn takes over SIGINT/SIGTERM while it runs, drains in-flight requests, then
     # re-raises the signal into our handler, which unwinds to stop the embedded database.
     server.run()
     return server.started
+
+
+def _run_workers(options: dict[str, Any], database_url: str, workers: int) -> bool:
+    """Serve from ``workers`` processes sharing one socket, until a signal.
+
+    This process binds the socket and supervises; each worker builds its own app (engine,
+    pool, LISTEN hub, relay and consumers: all made for several at once) from the
+    environment, with the database this process started and migrated. On SIGTERM/SIGINT
+    uvicorn's supervisor asks every worker to drain and waits for them; then ``Terminated``
+    unwinds to stop the embedded database last.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from imi.app import WORKER_DATABASE_URL
+
+    class Supervisor(Multiprocess):
+        signalled: str | None = None
+
+        def handle_int(self) -> None:
+            self.signalled = "SIGINT"
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.signalled = "SIGTERM"
+            super().handle_term()
+
+    os.environ[WORKER_DATABASE_URL] = database_url  # the spawned workers inherit it
+    config = uvicorn.Config("imi.app:create_app_from_env", factory=True, workers=workers, **options)
+    sock = config.bind_socket()
+    log.info("starting workers", workers=workers)
+    try:
+        supervisor = Supervisor(config, sockets=[sock])
+        supervisor.run()
+    finally:
+        sock.close()
+    if supervisor.signalled:
+        raise Terminated(supervisor.signalled)
+    return False  # uvicorn's supervisor only returns early when a worker could not start
 
 
 @db_app.command("upgrade")

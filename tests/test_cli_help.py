@@ -32,6 +32,7 @@ def test_serve_help_shows_defaults_and_environment_variables() -> None:
         "[env var: IMI_PORT]",
         "[env var: IMI_MIGRATE_ON_START]",
         "[default: migrate]",
+        "[env var: IMI_WORKERS]",
     ):
         assert expected in text, (expected, text)
     assert "<str>" not in text and "<bool>" not in text and "<int" not in text
@@ -90,3 +91,14 @@ def test_a_bad_environment_value_names_the_variable(served: list[Settings]) -> N
     assert result.exit_code == 2
     assert "IMI_PORT" in result.output
     assert served == []
+
+
+def test_workers_come_from_the_option_or_the_environment(served: list[Settings]) -> None:
+    assert runner.invoke(cli.app, ["serve"]).exit_code == 0
+    assert served[-1].workers == 1
+    assert runner.invoke(cli.app, ["serve"], env={"IMI_WORKERS": "0"}).exit_code == 0
+    assert served[-1].workers == 0  # one per core, counted when the workers start
+    result = runner.invoke(cli.app, ["serve", "--workers", "3"], env={"IMI_WORKERS": "0"})
+    assert result.exit_code == 0, result.output
+    assert served[-1].workers == 3
+    assert runner.invoke(cli.app, ["serve", "--workers", "-1"]).exit_code == 2
