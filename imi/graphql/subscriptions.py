@@ -54,27 +54,33 @@ CREDENTIAL_CHECK_SECONDS = 1.0
 
 async def _next_batch(info: Info, subscription: EventSubscription) -> list[EventRow]:
     """The next event and whatever else is already queued (one commit's burst). While waiting,
-    the caller's key is re-checked: a revoked or expired key ends the stream."""
+    the caller's key is re-checked at least once a second: a revoked or expired key ends the
+    stream. The wait for the event is never cancelled by those checks (a cancelled queue read
+    can lose the event it was completing), only when the stream itself ends."""
     principal = info.context.principal
-    while True:
-        try:
-            first = await asyncio.wait_for(subscription.next(), CREDENTIAL_CHECK_SECONDS)
-        except StreamClosed as exc:
-            raise GraphQLError(str(exc)) from None
-        except TimeoutError:
-            first = None
-        # Checked at least once a second whether events flow or not.
-        now = time.monotonic()
-        checked = info.context.credentials_checked_at
-        if principal is not None and now - checked >= CREDENTIAL_CHECK_SECONDS:
-            info.context.credentials_checked_at = now
-            if not await credentials_live(info.context.sessions, principal):
-                raise GraphQLError(
-                    "the API key of this subscription was revoked or has expired",
-                    extensions={"code": "UNAUTHORIZED"},
-                )
-        if first is not None:
-            return [first, *subscription.drain()]
+    arrival = asyncio.ensure_future(subscription.next())
+    try:
+        while True:
+            done, _ = await asyncio.wait({arrival}, timeout=CREDENTIAL_CHECK_SECONDS)
+            now = time.monotonic()
+            if principal is not None and now - info.context.credentials_checked_at >= (
+                CREDENTIAL_CHECK_SECONDS
+            ):
+                info.context.credentials_checked_at = now
+                if not await credentials_live(info.context.sessions, principal):
+                    raise GraphQLError(
+                        "the API key of this subscription was revoked or has expired",
+                        extensions={"code": "UNAUTHORIZED"},
+                    )
+            if done:
+                try:
+                    first = arrival.result()
+                except StreamClosed as exc:
+                    raise GraphQLError(str(exc)) from None
+                return [first, *subscription.drain()]
+    finally:
+        if not arrival.done():
+            arrival.cancel()
 
 
 def _visible_to(info: Info) -> EventFilter:
