@@ -74,6 +74,8 @@ class DatabaseOutage(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         yield
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            return  # a stream: its errors arrive as messages, there is no response to mark
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or []
         code = next(filter(None, (_outage_code(error) for error in errors)), None)
