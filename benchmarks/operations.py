@@ -60,6 +60,63 @@ mutation Git($input: UpdateGitStateInput!) {
 """
 
 
+# The same reads against PostGraphile 4's generated schema (the peer, benchmarks.postgraphile).
+# The dashboard: active projects by name, 20 active work items each, most recently active first,
+# with their ticket links and tickets, PRs and deployments (through deployment_work_items). iMi's
+# `counts { active uncommitted unmerged }`: `active` is the work items' filtered totalCount,
+# `uncommitted` a second filtered totalCount; `unmerged` (ahead_of_trunk > 0) has no equivalent in
+# the generated equality conditions.
+PG_DASHBOARD = """
+query Dashboard {
+  allProjects(first: 50, condition: {active: true}, orderBy: [NAME_ASC, ID_ASC]) {
+    totalCount
+    nodes {
+      name
+      uncommitted: workItemsByProjectId(condition: {active: true, hasUncommittedChanges: true}) {
+        totalCount
+      }
+      workItemsByProjectId(
+        first: 20, condition: {active: true}, orderBy: [LAST_ACTIVITY_AT_DESC, ID_ASC]
+      ) {
+        totalCount
+        nodes {
+          branchName status ownerId aheadOfTrunk
+          ticketLinksByWorkItemId { nodes { kind ticketByTicketId { planeTicketId title } } }
+          pullRequestsByWorkItemId { nodes { number state url } }
+          deploymentWorkItemsByWorkItemId {
+            nodes { deploymentByDeploymentId { deployId environment deployedAt } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+# The trace ticket -> work items -> PRs -> deploys, nested as the generated schema nests it.
+PG_TRACE = """
+query Trace($id: String!) {
+  ticketByPlaneTicketId(planeTicketId: $id) {
+    id planeTicketId
+    ticketLinksByTicketId(orderBy: [CREATED_AT_ASC, WORK_ITEM_ID_ASC]) {
+      nodes {
+        kind
+        workItemByWorkItemId {
+          id branchName status projectId
+          pullRequestsByWorkItemId(orderBy: [CREATED_AT_ASC, NUMBER_ASC]) {
+            nodes { id number state }
+          }
+          deploymentWorkItemsByWorkItemId {
+            nodes { deploymentByDeploymentId { id deployId environment } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     method: str
@@ -148,6 +205,14 @@ def graphql_mutation(fx: Fixtures, rng: random.Random, n: int) -> Call:
     return _graphql(UPDATE_GIT_STATE, variables, expect=b"UpdateGitStatePayload")
 
 
+def postgraphile_dashboard(fx: Fixtures, rng: random.Random, n: int) -> Call:
+    return _graphql(PG_DASHBOARD, reject=b'"errors"')
+
+
+def postgraphile_trace(fx: Fixtures, rng: random.Random, n: int) -> Call:
+    return _graphql(PG_TRACE, {"id": rng.choice(fx.trace_tickets)}, reject=b'"errors"')
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     key: str
@@ -192,7 +257,27 @@ OPERATIONS: tuple[Operation, ...] = (
         write=True,
     ),
 )
-BY_KEY = {op.key: op for op in OPERATIONS}
+# Peers: the same reads served by another tool on the same database, measured with the same
+# load generator right after iMi's rows (benchmarks.postgraphile). ``peer_of``: iMi's operation.
+PEER_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "peer.postgraphile.dashboard",
+        "PostGraphile 4 dashboard (50 x 20 x links), peer",
+        postgraphile_dashboard,
+        "dashboard",
+    ),
+    Operation(
+        "peer.postgraphile.trace",
+        "PostGraphile 4 trace ticket -> deploy, peer",
+        postgraphile_trace,
+        "trace_ticket",
+    ),
+)
+PEER_OF = {
+    "peer.postgraphile.dashboard": "graphql.dashboard",
+    "peer.postgraphile.trace": "graphql.trace",
+}
+BY_KEY = {op.key: op for op in (*OPERATIONS, *PEER_OPERATIONS)}
 
 # What 50 agents do, each about once a second: look projects up, report git state, now and
 # then start work, read their in-flight list or trace a ticket.

@@ -15,13 +15,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import aio_pika
 import httpx
 import psutil
 
 from imi.messaging import topology
+
+
+class CpuMeter(Protocol):
+    """A measured server: how much CPU it (and its children) has used so far."""
+
+    def cpu_seconds(self) -> float: ...
 
 
 def free_port() -> int:
@@ -98,13 +104,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU seconds of the server: its process and, with ``--workers``, every worker."""
-        process = psutil.Process(self.pid)
-        total = 0.0
-        for each in (process, *process.children(recursive=True)):
-            with contextlib.suppress(psutil.Error):
-                times = each.cpu_times()
-                total += times.user + times.system
-        return total
+        return tree_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -116,6 +116,18 @@ class Server:
                 self.process.wait()
         if self._log is not None:
             self._log.close()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all of its children."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        for each in (process, *process.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = each.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 def machine_busy_seconds() -> float:
