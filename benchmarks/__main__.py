@@ -4,7 +4,8 @@
 2. start ``imi serve`` against it and RabbitMQ (``benchmarks.server``), with an exchange and a
    queue prefix unique to the run;
 3. in a separate, spawned process, drive every operation at each concurrency, its raw-SQL floor
-   right after it, then the event measurements (``benchmarks.loadgen``, ``benchmarks.events``);
+   right after it, the same reads served by PostGraphile 4 (a peer, when Node is there), then the
+   event measurements (``benchmarks.loadgen``, ``benchmarks.postgraphile``, ``benchmarks.events``);
 4. write ``<out>/<run id>.json`` and ``.md`` and ``benchmarks/RESULTS.md`` (``benchmarks.report``);
 5. stop the server, delete the run's exchange and queues, drop the database (unless --keep-db).
 
@@ -28,20 +29,27 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import dataset, report
+from benchmarks import dataset, postgraphile, report
 from benchmarks.config import ADMIN_DSN, AMQP_URL, CONCURRENT_AGENTS, DATABASE_NAME, SCALES
 from benchmarks.events import EventsJob, run_events
 from benchmarks.fixtures import Fixtures, sample
 from benchmarks.loadgen import Budget, FloorJob, HttpJob, MixJob, run_floor, run_http, run_mix
-from benchmarks.operations import AGENT_MIX, BY_KEY, OPERATIONS, Operation
+from benchmarks.operations import AGENT_MIX, BY_KEY, OPERATIONS, PEER_OF, PEER_OPERATIONS, Operation
 from benchmarks.profiling import Sampler
-from benchmarks.server import Server, background_load, cleanup_broker, machine_busy_seconds
+from benchmarks.server import (
+    CpuMeter,
+    Server,
+    background_load,
+    cleanup_broker,
+    machine_busy_seconds,
+)
 
 HERE = Path(__file__).resolve().parent
 # iMi's pool: IMI_DB_POOL_SIZE (10) + IMI_DB_MAX_OVERFLOW (20); the floor gets as many.
 FLOOR_POOL = 30
-# Measured again at c=50 against `imi serve --workers N`: a cheap read and the heaviest one.
-MULTI_WORKER_OPERATIONS = ("rest.project_by_id", "graphql.dashboard")
+# Measured again at c=50 against `imi serve --workers N`: the cheap reads (issue 14's throughput
+# target) and the heaviest one.
+MULTI_WORKER_OPERATIONS = ("rest.project_by_id", "rest.project_by_origin", "graphql.dashboard")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,8 +90,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=2,
-        help="also measure project by id and the dashboard at c=50 against `imi serve "
-        "--workers N` (0: skip)",
+        help="also measure project by id / by origin and the dashboard at c=50 against `imi "
+        "serve --workers N` (0: skip)",
+    )
+    parser.add_argument(
+        "--postgraphile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure PostGraphile 4 (npm, cached outside the repo) on the dashboard and trace "
+        "as a peer (skipped with a note without node/npm)",
     )
     parser.add_argument("--no-results-md", action="store_true", help="leave RESULTS.md alone")
     return parser.parse_args(argv)
@@ -126,6 +141,7 @@ class Runner:
         self.results: list[dict[str, Any]] = []
         self.floors: dict[str, dict[str, Any]] = {}
         self.profiles: dict[str, str] = {}
+        self.peers: dict[str, Any] = {}
         self.seq = 0
 
     def selected(self, op: Operation) -> bool:
@@ -176,6 +192,7 @@ class Runner:
             server.start()
             log(f"imi serve pid {server.pid} on {server.base_url}")
             await self.http(server, pool, fixtures)
+            await self.postgraphile(server, pool, fixtures)
             if self.args.agents and not self.args.only:
                 await self.mix(server, pool, fixtures)
             if not self.args.skip_events:
@@ -189,7 +206,8 @@ class Runner:
             await cleanup_broker(self.args.amqp_url, self.exchange, self.prefix)
             if not self.args.keep_db:
                 await dataset.drop_database(self.args.admin_dsn, self.args.database)
-        doc = {
+        results = self.results + report.derived(self.results)
+        doc: dict[str, Any] = {
             "run_id": self.run_id,
             "started_at": started_at,
             "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
@@ -203,6 +221,7 @@ class Runner:
                 "agents": self.args.agents,
                 "agent_interval": self.args.agent_interval,
                 "workers": self.args.workers,
+                "postgraphile": self.args.postgraphile,
             },
             "machine": machine,
             "dataset": dataset_report,
@@ -210,10 +229,12 @@ class Runner:
                 "big_project_id": fixtures.big_project_id,
                 "big_project_in_flight": fixtures.big_project_in_flight,
             },
-            "results": self.results + report.derived(self.results),
+            "results": results,
             "floors": self.floors,
             "profiles": self.profiles,
+            "peers": self.peers,
         }
+        doc["issue_targets"] = report.issue_targets(results, self.floors)
         json_path, md_path = report.write(out, doc)
         if not self.args.no_results_md:
             (HERE / "RESULTS.md").write_text("# Benchmark results\n\n" + report.markdown(doc))
@@ -231,7 +252,7 @@ class Runner:
                 return
             await asyncio.sleep(0.5)
 
-    async def _job(self, server: Server, pool: Any, fn: Any, job: Any) -> dict[str, Any]:
+    async def _job(self, server: CpuMeter, pool: Any, fn: Any, job: Any) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         wall, cpu, busy = time.perf_counter(), server.cpu_seconds(), machine_busy_seconds()
         result: dict[str, Any] = await loop.run_in_executor(pool, fn, job)
@@ -271,6 +292,62 @@ class Runner:
                     log(f"{'  floor ' + op.floor:28} c={level:<3} {line(floor)}")
             if op.key in profile:
                 await self.profile(server, pool, fx, op)
+
+    async def postgraphile(self, imi: Server, pool: Any, fx: Fixtures) -> None:
+        """The dashboard and the trace served by PostGraphile 4 on the same database."""
+        ops = [op for op in PEER_OPERATIONS if self.selected(BY_KEY[PEER_OF[op.key]])]
+        if not ops:
+            return
+        if not self.args.postgraphile:
+            self.peers["postgraphile"] = {"skipped": "--no-postgraphile"}
+            return
+        installed = await asyncio.to_thread(postgraphile.install)
+        if isinstance(installed, str):
+            log(f"PostGraphile peer rows skipped: {installed}")
+            self.peers["postgraphile"] = {"skipped": installed}
+            return
+        peer = postgraphile.PostGraphile(
+            installed, self.dsn, self.args.out / f"{self.run_id}-postgraphile.log"
+        )
+        info: dict[str, Any] = {
+            "version": installed.version,
+            "command": "postgraphile -c <dsn> --schema public " + " ".join(postgraphile.FLAGS),
+        }
+        self.peers["postgraphile"] = info
+        try:
+            try:
+                await asyncio.to_thread(peer.start)
+                info["check"] = await postgraphile.verify(imi.base_url, peer.base_url, fx)
+            except Exception as exc:
+                log(f"PostGraphile peer rows skipped: {exc}")
+                info["skipped"] = str(exc)
+                return
+            log(f"PostGraphile {installed.version} pid {peer.pid} on {peer.base_url}")
+            for name, check in info["check"].items():
+                same = "same" if check["same"] else "DIFFERENT"
+                log(
+                    f"  {name}: iMi {postgraphile.counts_line(check['imi'])}; PostGraphile "
+                    f"{postgraphile.counts_line(check['postgraphile'])} ({same})"
+                )
+            for op in ops:
+                for level in self.levels:
+                    args = self.args
+                    budget = Budget(level, args.duration, args.max_requests, args.warmup)
+                    self.seq += 10_000_000
+                    job = HttpJob(op.key, peer.base_url, fx, budget, self.seq)
+                    result = await self._job(peer, pool, run_http, job)
+                    row = {
+                        "key": op.key,
+                        "label": op.label,
+                        "concurrency": str(level),
+                        "floor": op.floor,
+                        "peer_of": PEER_OF[op.key],
+                        **result,
+                    }
+                    self.results.append(row)
+                    log(f"{op.key:28} c={level:<3} {line(row)}")
+        finally:
+            await asyncio.to_thread(peer.stop)
 
     async def multi_worker(self, pool: Any, fx: Fixtures) -> None:
         """The c=50 reads again against ``imi serve --workers N`` (a server of its own)."""

@@ -13,7 +13,7 @@ import aio_pika
 import asyncpg
 import psutil
 
-from benchmarks.config import AMBITION, CONCURRENT_AGENTS, TARGETS
+from benchmarks.config import AMBITION, CONCURRENT_AGENTS, ISSUE_TARGETS, TARGETS, IssueTarget
 
 
 def cpu_model() -> str:
@@ -168,6 +168,169 @@ def table(results: list[dict[str, Any]], floors: dict[tuple[str, str], dict[str,
     return head + "\n".join(lines) + "\n"
 
 
+def _find(
+    results: list[dict[str, Any]], key: str, concurrency: str, workers: bool
+) -> dict[str, Any] | None:
+    """The row of ``key`` at ``concurrency`` ("burst": any burst), with or without --workers."""
+    for row in results:
+        if row["key"] != key or bool(row.get("workers")) != workers:
+            continue
+        c = str(row["concurrency"])
+        if c == concurrency or (concurrency == "burst" and c.startswith("burst")):
+            return row
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _judge(
+    target: IssueTarget, results: list[dict[str, Any]], floors: dict[str, dict[str, Any]]
+) -> tuple[float | None, str, str]:
+    """(value, measured, detail) of one issue target; value None when it was not measured."""
+    row = _find(results, target.key, target.concurrency, target.workers)
+    if row is None:
+        why = "not measured"
+        if target.workers:
+            why += " (needs `--workers N`, N > 1, and c=50)"
+        elif target.peer:
+            why += " (needs the PostGraphile peer)"
+        return None, "—", why
+    errors = f"; {row['errors']} errors" if row.get("errors") else ""
+    workers = f"`--workers {row['workers']}`: " if row.get("workers") else ""
+    c = str(row["concurrency"])
+    if target.measure in ("p50_vs_floor", "rps_vs_floor"):
+        floor = floors.get(f"{row.get('floor')}@{c}")
+        if floor is None:
+            return None, "—", f"no floor at c={c}"
+        if target.measure == "p50_vs_floor":
+            mine, base = _number(row.get("p50_ms")), _number(floor.get("p50_ms"))
+            if mine is None or not base:
+                return None, "—", "no p50"
+            value = mine / base
+            detail = f"{workers}p50 {_ms(mine)} ms / floor {_ms(base)} ms{errors}"
+            return value, f"{value:.1f}x", detail
+        mine, base = _number(row.get("rps")), _number(floor.get("rps"))
+        if mine is None or not base:
+            return None, "—", "no throughput"
+        value = mine / base
+        detail = f"{workers}{_rate(mine)} req/s / floor {_rate(base)} req/s{errors}"
+        return value, f"{100 * value:.0f}%", detail
+    if target.measure == "p50_vs_peer":
+        peer = _find(results, target.peer or "", c, False)
+        if peer is None:
+            return None, "—", "not measured (no PostGraphile peer row)"
+        mine, base = _number(row.get("p50_ms")), _number(peer.get("p50_ms"))
+        if mine is None or not base:
+            return None, "—", "no p50"
+        ratio = mine / base
+        detail = f"p50 {_ms(mine)} ms / PostGraphile {_ms(base)} ms{errors}"
+        return ratio, f"{ratio:.1f}x", detail
+    figure = _number(row.get(target.measure))
+    if figure is None:
+        return None, "—", f"no {target.measure}"
+    if target.measure == "rps":
+        return figure, f"{_rate(figure)} msg/s", f"c={c}{errors}"
+    return figure, f"{_ms(figure)} ms", f"{workers}c={c}{errors}"
+
+
+def issue_targets(
+    results: list[dict[str, Any]], floors: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per target of issue 14, with pass/miss as the issue states the target."""
+    rows = []
+    for target in ISSUE_TARGETS:
+        value, measured, detail = _judge(target, results, floors)
+        if value is None:
+            result = "—"
+        elif target.at_least:
+            result = "pass" if value >= target.limit else "**miss**"
+        else:
+            result = "pass" if value <= target.limit else "**miss**"
+        rows.append(
+            {
+                "path": target.path,
+                "now": target.now,
+                "target": target.goal,
+                "measured": measured,
+                "value": None if value is None else round(value, 4),
+                "detail": detail,
+                "result": result,
+            }
+        )
+    return rows
+
+
+def issue_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| Issue 14 target | before (issue) | target | measured | from | result |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['path']} | {r['now']} | {r['target']} | {r['measured']} | {r['detail']} | "
+        f"{r['result']} |"
+        for r in rows
+    ]
+    met = sum(1 for r in rows if r["result"] == "pass")
+    judged = sum(1 for r in rows if r["result"] != "—")
+    return head + "\n".join(lines) + f"\n\nIssue 14 targets met: {met} of {judged} measured.\n"
+
+
+def peer_table(doc: dict[str, Any]) -> str:
+    """iMi next to PostGraphile 4 on the same reads, and the check that they return as much."""
+    info = doc.get("peers", {}).get("postgraphile")
+    if not info:
+        return ""
+    if "skipped" in info:
+        return f"PostGraphile peer rows skipped: {info['skipped']}.\n"
+    results = doc["results"]
+    floors = doc["floors"]
+    head = (
+        "| Query | c | iMi p50 ms | PostGraphile p50 ms | iMi p95 ms | PostGraphile p95 ms "
+        "| iMi req/s | PostGraphile req/s | iMi / PostGraphile (p50) | PostGraphile vs floor "
+        "(p50) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for peer in results:
+        if not peer.get("peer_of"):
+            continue
+        c = str(peer["concurrency"])
+        mine = _find(results, peer["peer_of"], c, False) or {}
+        floor = floors.get(f"{peer.get('floor')}@{c}") or {}
+        ratio = vs_floor = "—"
+        if mine.get("p50_ms") and peer.get("p50_ms"):
+            ratio = f"{mine['p50_ms'] / peer['p50_ms']:.1f}x"
+        if floor.get("p50_ms") and peer.get("p50_ms"):
+            vs_floor = f"{peer['p50_ms'] / floor['p50_ms']:.1f}x"
+        errors = f" ({peer['errors']} errors)" if peer.get("errors") else ""
+        lines.append(
+            f"| {mine.get('label', peer['label'])}{errors} | {c} | {_ms(mine.get('p50_ms'))} | "
+            f"{_ms(peer.get('p50_ms'))} | {_ms(mine.get('p95_ms'))} | {_ms(peer.get('p95_ms'))} | "
+            f"{_rate(mine.get('rps'))} | {_rate(peer.get('rps'))} | {ratio} | {vs_floor} |"
+        )
+    notes = [f"PostGraphile {info.get('version', '?')}: `{info.get('command', '')}`."]
+    for name, check in info.get("check", {}).items():
+        what = "the dashboard"
+        if name != "dashboard":
+            what = f"the trace of {check['tickets']} tickets"
+        imi_counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in check["imi"].items())
+        if check["same"]:
+            verdict_text = f"the same nodes from both ({imi_counts})"
+        else:
+            pg_counts = ", ".join(
+                f"{v:,} {k.replace('_', ' ')}" for k, v in check["postgraphile"].items()
+            )
+            verdict_text = f"**different**: iMi {imi_counts}; PostGraphile {pg_counts}"
+        order = ""
+        if "same_order" in check:
+            order = "; same order" if check["same_order"] else "; **different order**"
+        notes.append(f"Counted in {what}: {verdict_text}{order}.")
+    return head + "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
+
+
 def floor_table(floors: dict[tuple[str, str], dict[str, Any]]) -> str:
     head = (
         "| Raw asyncpg floor | c | p50 ms | p95 ms | p99 ms | req/s |\n|---|---|---|---|---|---|\n"
@@ -211,11 +374,15 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         table(doc["results"], {tuple(k.split("@")): v for k, v in doc["floors"].items()}),
         floor_table({tuple(k.split("@")): v for k, v in doc["floors"].items()}),
+        issue_table(doc.get("issue_targets") or issue_targets(doc["results"], doc["floors"])),
+        peer_table(doc),
         "c = concurrent clients (closed loop); `burst N` = N messages or events at once. "
         "Latency is client-side, per request. vs floor = iMi p50 / raw-SQL p50 at the same "
         "concurrency. Server CPU = the iMi process (with `--workers N`: all of its workers), in % "
         "of one core (each process runs one event loop). Rows marked `--workers N` ran against "
-        "`imi serve --workers N` after the others, on the same dataset. "
+        "`imi serve --workers N` after the others, on the same dataset. Rows marked `peer` are "
+        "the same reads served by PostGraphile 4 on the same database, right after iMi's rows, "
+        "with the same load generator (server CPU: its Node process). "
         "Events: `consume` latency runs from publish to the commit of the "
         "message's effect (LISTEN on the events table's NOTIFY); relay and commit-to-queue "
         "latency run from the commit to the message's arrival on a tap queue bound to the "
