@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -39,6 +41,9 @@ def to_async_url(url: str) -> str:
 
 # Without settings (tests, tools), statements are bounded as the service's default is.
 DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
+# A pooled connection idle longer than this is pinged before use; a busy one is not (a ping is
+# three round trips: more than a hot read itself).
+IDLE_PING_SECONDS = 10.0
 
 
 def create_engine(database_url: str, settings: Settings | None = None) -> AsyncEngine:
@@ -51,13 +56,41 @@ def create_engine(database_url: str, settings: Settings | None = None) -> AsyncE
     pool_size = settings.db_pool_size if settings else 5
     max_overflow = settings.db_max_overflow if settings else 10
     timeout = settings.db_statement_timeout_ms if settings else DEFAULT_STATEMENT_TIMEOUT_MS
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"statement_timeout": str(timeout)}},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``IDLE_PING_SECONDS``.
+
+    Instead of SQLAlchemy's ``pool_pre_ping`` (a ping on every checkout): a connection in steady
+    use is known to be alive. One that died meanwhile anyway (the server restarted a moment
+    ago) fails its first statement; SQLAlchemy then invalidates every connection opened before
+    the failure, and the HTTP adapter retries a read once (``api.failures``), so callers see at
+    most one 503 for a write.
+    """
+    pool = engine.sync_engine.pool
+
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the pool replaces it and checks out another
+            raise DisconnectionError("pooled connection is gone") from exc
+
+    event.listen(pool, "checkin", on_checkin)
+    event.listen(pool, "checkout", on_checkout)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

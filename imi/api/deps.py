@@ -9,17 +9,26 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.auth.scoping import read_session
 from imi.db import unit_of_work
 from imi.errors import NotFound, ValidationFailed
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 
 async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
-    """Commit when the handler returns, roll back when it raises.
+    """A write commits when the handler returns and rolls back when it raises; a read (GET,
+    HEAD: they change nothing) runs without BEGIN/COMMIT (``auth.scoping.read_session``).
 
     ``scope="function"`` below makes the commit happen before the response is sent, so a
     client never sees success for a transaction that then fails to commit.
     """
-    async with unit_of_work(request.app.state.sessions) as session:
+    sessions = request.app.state.sessions
+    if request.method in READ_METHODS:
+        async with read_session(sessions) as session:
+            yield session
+        return
+    async with unit_of_work(sessions) as session:
         yield session
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Generic, Literal, TypeVar
 
+import orjson
 from pydantic import BaseModel, Field
+from pydantic_core import to_jsonable_python
+from starlette.responses import Response
 
 from imi.models_base import MAX_PAGE_SIZE, Page
 
@@ -39,6 +43,21 @@ class ErrorBody(BaseModel):
 class ErrorEnvelope(BaseModel):
     success: Literal[False] = False
     error: ErrorBody
+
+
+def envelope_response(data: Any, status_code: int = 200) -> Response:
+    """``{"success": true, "data": ...}`` for plain values (dicts of rows), encoded once.
+
+    The hot read path: no response model re-validates what the database returned. orjson
+    writes UUIDs and datetimes as pydantic does (``Z`` for UTC); what it cannot encode (an
+    integer past 64 bits in someone's metadata) goes through pydantic's encoder instead.
+    """
+    body = {"success": True, "data": data}
+    try:
+        content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    except TypeError:
+        content = json.dumps(to_jsonable_python(body), separators=(",", ":")).encode()
+    return Response(content, status_code=status_code, media_type="application/json")
 
 
 def page_envelope(page: Page[Any], items: list[T]) -> PageEnvelope[T]:

@@ -13,6 +13,7 @@ from strawberry.fastapi import BaseContext
 
 from imi.auth.policy import credentials_live
 from imi.auth.principal import Principal
+from imi.auth.scoping import open_read_session
 from imi.db import unit_of_work
 from imi.errors import NotFound, Unauthenticated
 from imi.settings import Settings
@@ -61,7 +62,8 @@ class Context(BaseContext):
         await self.check_credentials()
         async with self._lock:
             if self._session is None:
-                self._session = self.sessions()
+                # Reads run without BEGIN/COMMIT (unless the caller is project-restricted).
+                self._session = await open_read_session(self.sessions)
             yield self._session
 
     async def find(self, lookup: Callable[[AsyncSession], Awaitable[R]]) -> R | None:

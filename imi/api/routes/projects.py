@@ -8,11 +8,18 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from imi.api.deps import Session, parse_id
-from imi.api.envelope import Envelope, PageEnvelope, error_responses, example, page_envelope
+from imi.api.envelope import (
+    Envelope,
+    PageEnvelope,
+    envelope_response,
+    error_responses,
+    example,
+    page_envelope,
+)
 from imi.api.params import metadata_filter
 from imi.api.schemas import ProjectMatchOut, ProjectOut
 from imi.models_base import MAX_PAGE_SIZE
-from imi.projects import service
+from imi.projects import queries, service
 from imi.projects.models import Project, ProjectCreate, ProjectUpdate
 
 router = APIRouter(tags=["projects"])
@@ -93,8 +100,7 @@ async def list_projects(
     offset: Offset = 0,
 ) -> Any:
     if remote_origin is not None:
-        project = await service.get_project_by_origin(session, remote_origin)
-        return Envelope(data=await _with_counts(session, project))
+        return envelope_response(await queries.project_by_origin(session, remote_origin))
     if q is not None:
         return Envelope(data=await _search(session, q, min(limit, service.SEARCH_MAX_LIMIT)))
     page = await service.list_projects(
@@ -140,9 +146,8 @@ async def search_projects(
     responses=error_responses(404),
     summary="Get a project with its worktree counts",
 )
-async def get_project(session: Session, project_id: str) -> Envelope[ProjectOut]:
-    project = await service.get_project(session, parse_id(project_id, "project"))
-    return Envelope(data=await _with_counts(session, project))
+async def get_project(session: Session, project_id: str) -> Response:
+    return envelope_response(await queries.project_by_id(session, parse_id(project_id, "project")))
 
 
 @router.patch(
