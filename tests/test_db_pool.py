@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imi import db
 
 
-async def _backend_pid(engine: db.AsyncEngine) -> int:
+async def _backend_pid(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
 
