@@ -52,7 +52,16 @@ def envelope_response(data: Any, status_code: int = 200) -> Response:
     writes UUIDs and datetimes as pydantic does (``Z`` for UTC); what it cannot encode (an
     integer past 64 bits in someone's metadata) goes through pydantic's encoder instead.
     """
-    body = {"success": True, "data": data}
+    return _json_response({"success": True, "data": data}, status_code)
+
+
+def page_response(page: Page[Any], items: list[Any]) -> Response:
+    """:func:`page_envelope` for plain values, encoded like :func:`envelope_response`."""
+    window = {"total": page.total, "limit": page.limit, "offset": page.offset}
+    return _json_response({"success": True, "data": items, "pagination": window})
+
+
+def _json_response(body: dict[str, Any], status_code: int = 200) -> Response:
     try:
         content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
     except TypeError:

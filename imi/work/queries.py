@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.batches import PageOf, windowed
 from imi.errors import NotFound
 from imi.models_base import Page
-from imi.pagination import check_window, fetch_entity_page, fetch_page
+from imi.pagination import check_window, fetch_entity_page
 from imi.projects.models import Project
 from imi.work.models import WorkFilter, WorkItem
 from imi.work.naming import parse_work_type
@@ -76,33 +75,51 @@ async def work_pages(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class InFlightRow:
-    work_item: WorkItem
-    project_name: str
+# The columns of an in-flight row (plain values, no ORM instance).
+IN_FLIGHT_COLUMNS: tuple[Any, ...] = (
+    col(WorkItem.id),
+    col(WorkItem.name),
+    col(WorkItem.project_id),
+    col(Project.name).label("project_name"),
+    col(WorkItem.branch_name),
+    col(WorkItem.status),
+    col(WorkItem.uncommitted_files_count),
+    col(WorkItem.ahead_of_trunk),
+    col(WorkItem.behind_trunk),
+    col(WorkItem.owner_id),
+    col(WorkItem.last_activity_at),
+)
 
 
 async def list_in_flight(
     session: AsyncSession, filters: WorkFilter, *, limit: int = 100, offset: int = 0
-) -> Page[InFlightRow]:
+) -> Page[Any]:
     """Work in flight (FR-2.4: every active work item) with its project's name, filtered like
-    :func:`list_work` (v2 ``/inflight-work``). ``filters.active`` is ignored: in flight is
-    active."""
+    :func:`list_work` (v2 ``/inflight-work``), as plain rows. ``filters.active`` is ignored:
+    in flight is active.
+
+    One statement: the page walks the in-flight index (migration 0007) and stops at ``limit``;
+    the total is an uncorrelated subquery PostgreSQL runs once, counting from the same index
+    (a ``count(*) OVER ()`` would make it read and join every matching row first)."""
     check_window(limit, offset)
     conditions = [
         *_work_conditions(filters.model_copy(update={"active": None})),
         col(WorkItem.active),
     ]
+    total = select(func.count()).select_from(WorkItem).where(*conditions).scalar_subquery()
     stmt = (
-        select(WorkItem, col(Project.name))
+        select(*IN_FLIGHT_COLUMNS, total.label("total"))
         .join(Project, col(Project.id) == col(WorkItem.project_id))
+        .where(*conditions)
         .order_by(*RECENT_FIRST)
+        .limit(limit)
+        .offset(offset)
     )
-    page = await fetch_page(
-        session, stmt, count_from=WorkItem, conditions=conditions, limit=limit, offset=offset
-    )
-    rows = [InFlightRow(item, name) for item, name in page.items]
-    return Page(rows, page.total, limit, offset)
+    rows = (await session.execute(stmt)).all()
+    if rows:
+        return Page(list(rows), int(rows[0].total), limit, offset)
+    count = int(await session.scalar(select(total)) or 0) if offset else 0
+    return Page([], count, limit, offset)
 
 
 async def working_path(

@@ -91,3 +91,25 @@ async def test_fast_reads_answer_exactly_what_the_model_path_answers(
     # Same datetime spelling as pydantic's (Z for UTC).
     assert f'"created_at":"{listed_data["created_at"]}"' in by_id.text
     assert by_id.headers["content-type"] == "application/json"
+
+
+async def test_in_flight_work_is_one_statement_with_its_total(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    project = await _project(http)
+    for branch in ("feature/b", "feature/c"):
+        await http.post(f"{API}/work", json={"project_id": project["id"], "branch_name": branch})
+    params = {"project_id": str(project["id"]), "limit": "2"}
+    async with round_trips(app.state.engine) as seen:
+        response = await http.get(f"{API}/inflight-work", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["pagination"] == {"total": 3, "limit": 2, "offset": 0}
+    assert [row["branch_name"] for row in body["data"]] == ["feature/c", "feature/b"]
+    assert set(body["data"][0]) == {
+        "worktree_id", "worktree_name", "project_id", "project_name", "branch_name", "status",
+        "uncommitted_count", "ahead", "behind", "agent_id", "last_activity",
+    }  # fmt: skip
+    assert seen.transaction_control == [] and len(seen.statements) == 1, seen
+    past_end = await http.get(f"{API}/inflight-work", params={**params, "offset": "5"})
+    assert past_end.json()["pagination"]["total"] == 3 and past_end.json()["data"] == []

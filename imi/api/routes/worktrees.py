@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from imi.api.deps import Session, parse_id, parse_query_id
-from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope
+from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope, page_response
 from imi.api.schemas import WorkItemOut
 from imi.compat.v2 import GitStateIn, MergeIn, WorktreeCreateV2
 from imi.errors import ValidationFailed
@@ -180,7 +180,7 @@ async def inflight_work(
     status: Annotated[WorkStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> PageEnvelope[InFlightV2]:
+) -> Response:
     if owner_id is not None and agent_id is not None and owner_id != agent_id:
         raise ValidationFailed("owner_id and agent_id disagree; send one", field="agent_id")
     filters = WorkFilter(
@@ -191,22 +191,22 @@ async def inflight_work(
     )
     page = await queries.list_in_flight(session, filters, limit=limit, offset=offset)
     rows = [
-        InFlightV2(
-            worktree_id=str(r.work_item.id),
-            worktree_name=r.work_item.name,
-            project_id=str(r.work_item.project_id),
-            project_name=r.project_name,
-            branch_name=r.work_item.branch_name,
-            status=r.work_item.status,
-            uncommitted_count=r.work_item.uncommitted_files_count,
-            ahead=r.work_item.ahead_of_trunk,
-            behind=r.work_item.behind_trunk,
-            agent_id=r.work_item.owner_id,
-            last_activity=r.work_item.last_activity_at,
-        )
+        {
+            "worktree_id": r.id,
+            "worktree_name": r.name,
+            "project_id": r.project_id,
+            "project_name": r.project_name,
+            "branch_name": r.branch_name,
+            "status": r.status,
+            "uncommitted_count": r.uncommitted_files_count,
+            "ahead": r.ahead_of_trunk,
+            "behind": r.behind_trunk,
+            "agent_id": r.owner_id,
+            "last_activity": r.last_activity_at,
+        }
         for r in page.items
     ]
-    return page_envelope(page, rows)
+    return page_response(page, rows)
 
 
 @router.get(
