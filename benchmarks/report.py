@@ -312,6 +312,8 @@ def peer_table(doc: dict[str, Any]) -> str:
             f"{_rate(mine.get('rps'))} | {_rate(peer.get('rps'))} | {ratio} | {vs_floor} |"
         )
     notes = [f"PostGraphile {info.get('version', '?')}: `{info.get('command', '')}`."]
+    if "check_error" in info:
+        notes.append(f"**The same-data check failed**: {info['check_error']}.")
     for name, check in info.get("check", {}).items():
         what = "the dashboard"
         if name != "dashboard":
