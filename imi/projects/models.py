@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import BaseModel
 from pydantic import Field as InputField
 from sqlalchemy import Index
@@ -92,6 +95,9 @@ class RegisterResult(BaseModel):
         return not (self.created or self.reactivated)
 
 
-class ProjectMatch(BaseModel):
-    project: Project
+@dataclass(frozen=True, slots=True)
+class ProjectMatch:
+    """A search hit: the project as a plain row (attributes named like ``Project``'s)."""
+
+    project: Any
     relevance: float

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from imi.batches import among
+from imi.batches import among, plain_columns
 from imi.errors import NotFound, ValidationFailed
 from imi.models_base import MAX_SEARCH, Page
 from imi.outbox import PendingEvent, emit
@@ -184,7 +184,7 @@ async def search_projects(
         ),
     ).label("relevance")
     stmt = (
-        select(Project, score)
+        select(*plain_columns(Project), score)
         .where(
             or_(
                 name.like(pattern),
@@ -198,7 +198,7 @@ async def search_projects(
         .limit(limit)
     )
     rows = (await session.execute(stmt)).all()
-    return [ProjectMatch(project=p, relevance=round(float(r), 4)) for p, r in rows]
+    return [ProjectMatch(project=row, relevance=round(float(row.relevance), 4)) for row in rows]
 
 
 async def project_counts(

@@ -102,7 +102,7 @@ async def list_projects(
     if remote_origin is not None:
         return envelope_response(await queries.project_by_origin(session, remote_origin))
     if q is not None:
-        return Envelope(data=await _search(session, q, min(limit, service.SEARCH_MAX_LIMIT)))
+        return await _search(session, q, min(limit, service.SEARCH_MAX_LIMIT))
     page = await service.list_projects(
         session, active=active, metadata=metadata_filter(metadata), limit=limit, offset=offset
     )
@@ -110,20 +110,22 @@ async def list_projects(
     return page_envelope(page, [ProjectOut.of(p, counts[p.id]) for p in page.items])
 
 
-async def _search(session: Session, q: str, limit: int) -> list[ProjectMatchOut]:
+async def _search(session: Session, q: str, limit: int) -> Response:
     matches = await service.search_projects(session, q, limit=limit)
-    return [
-        ProjectMatchOut(
-            id=m.project.id,
-            project_id=m.project.id,
-            name=m.project.name,
-            remote_origin=m.project.remote_origin,
-            trunk_path=m.project.trunk_path,
-            active=m.project.active,
-            relevance=m.relevance,
-        )
-        for m in matches
-    ]
+    return envelope_response(
+        [
+            {
+                "id": m.project.id,
+                "project_id": m.project.id,
+                "name": m.project.name,
+                "remote_origin": m.project.remote_origin,
+                "trunk_path": m.project.trunk_path,
+                "active": m.project.active,
+                "relevance": m.relevance,
+            }
+            for m in matches
+        ]
+    )
 
 
 @router.get(
@@ -136,8 +138,8 @@ async def search_projects(
     session: Session,
     q: Annotated[str, Query(description="Search text", examples=["awesome"])],
     limit: Annotated[int, Query(ge=1, le=service.SEARCH_MAX_LIMIT)] = 20,
-) -> Envelope[list[ProjectMatchOut]]:
-    return Envelope(data=await _search(session, q, limit))
+) -> Response:
+    return await _search(session, q, limit)
 
 
 @router.get(
