@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Text, any_, false, func, literal, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,6 +103,86 @@ async def windowed(
     for row, count, parent in (await session.execute(stmt)).all():
         items[parent].append(row)
         totals[parent] = int(count)
+    missing = [p for p in parent_ids if p not in totals]
+    if missing and (offset or limit == 0):
+        count_stmt = (
+            select(parent_column, func.count())
+            .where(among(parent_column, missing), *conditions)
+            .group_by(parent_column)
+        )
+        for parent, count in (await session.execute(count_stmt)).all():
+            totals[parent] = int(count)
+    return {parent: PageOf(items.get(parent, []), total) for parent, total in totals.items()}
+
+
+def plain_columns(model: type[Any]) -> list[Any]:
+    """The model's columns labelled with their attribute names (``meta`` for the ``metadata``
+    column): selected instead of the entity, each result row reads like the ORM instance
+    (``row.meta``, ``row.status``) without one being built, tracked or validated."""
+    return [prop.columns[0].label(prop.key) for prop in sa_inspect(model).column_attrs]
+
+
+def prefixed_columns(model: type[Any], prefix: str) -> list[Any]:
+    """:func:`plain_columns` labelled ``<prefix><attribute>``: a second entity's columns on
+    the same row, read back with :func:`record_of`."""
+    return [prop.columns[0].label(prefix + prop.key) for prop in sa_inspect(model).column_attrs]
+
+
+def record_of(row: Any, model: type[Any], prefix: str) -> SimpleNamespace:
+    """The ``prefix``-labelled columns of ``row`` as an object read like ``model``'s instances."""
+    return SimpleNamespace(
+        **{prop.key: getattr(row, prefix + prop.key) for prop in sa_inspect(model).column_attrs}
+    )
+
+
+async def reached_rows(
+    session: AsyncSession,
+    keys: Sequence[Any],
+    key: Any,
+    target: type[Any],
+    joins: Sequence[tuple[Any, Any]],
+    *,
+    order_by: Sequence[Any],
+) -> list[tuple[Any, Any]]:
+    """:func:`reached` with plain rows (:func:`plain_columns`) for the ``target`` rows."""
+    stmt = select(key.label("parent_key"), *plain_columns(target))
+    for table, on in joins:
+        stmt = stmt.join(table, on)
+    stmt = stmt.where(among(key, keys)).order_by(*order_by)
+    return [(row.parent_key, row) for row in (await session.execute(stmt)).all()]
+
+
+async def windowed_rows(
+    session: AsyncSession,
+    model: type[Any],
+    parent_column: Any,
+    parent_ids: Sequence[Any],
+    *,
+    offset: int,
+    limit: int,
+    order_by: tuple[Any, ...],
+    conditions: Sequence[Any] = (),
+) -> dict[Any, PageOf[Any]]:
+    """:func:`windowed` with plain rows (:func:`plain_columns`): the same pages, the same
+    totals, the same statement count."""
+    rank = func.row_number().over(partition_by=parent_column, order_by=order_by).label("rank")
+    total = func.count().over(partition_by=parent_column).label("total")
+    columns = plain_columns(model)
+    inner = (
+        select(*columns, rank, total, parent_column.label("parent"))
+        .where(among(parent_column, parent_ids), *conditions)
+        .subquery()
+    )
+    stmt = (
+        select(*(inner.c[column.key] for column in columns), inner.c.total, inner.c.parent)
+        .where(inner.c.rank > offset, inner.c.rank <= offset + limit)
+        .order_by(inner.c.parent, inner.c.rank)
+    )
+    items: dict[Any, list[Any]] = defaultdict(list)
+    totals: dict[Any, int] = {}
+    for row in (await session.execute(stmt)).all():
+        items[row.parent].append(row)
+        totals[row.parent] = int(row.total)
     missing = [p for p in parent_ids if p not in totals]
     if missing and (offset or limit == 0):
         count_stmt = (

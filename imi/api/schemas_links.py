@@ -252,3 +252,22 @@ class TraceOut(BaseModel):
             nodes=nodes,
             edges=[TraceEdgeOut.of(edge) for edge in trace.edges],
         )
+
+
+def trace_view(trace: Trace) -> dict[str, Any]:
+    """:class:`TraceOut` as plain values, for the hot path (same JSON, no model validation)."""
+    nodes = [_node_view(node) for node in trace.nodes]
+    return {
+        "root": nodes[0],
+        "direction": trace.direction,
+        "nodes": nodes,
+        "edges": [
+            {"from": e.source_id, "to": e.target_id, "kind": e.type, "link_kind": e.kind}
+            for e in trace.edges
+        ],
+    }
+
+
+def _node_view(node: TraceNode) -> dict[str, Any]:
+    fields = {key: value for key, value in node.data.items() if key not in ("type", "id")}
+    return {"type": node.type, "id": node.id, **fields}

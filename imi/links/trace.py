@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from imi.batches import plain_columns, prefixed_columns, record_of
 from imi.errors import NotFound, ValidationFailed
-from imi.links.common import FRESH, any_of, dedupe, parse_uuid
+from imi.links.common import any_of, dedupe, parse_uuid
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
-from imi.links.trace_graph import Entity, Trace, TraceEdge, TraceNode, assemble
+from imi.links.trace_graph import Trace, TraceEdge, TraceNode, assemble
 from imi.projects.models import Project
 from imi.work.models import WorkItem
 
@@ -37,39 +39,68 @@ ENTITY_TYPES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a trace needs of a ticket link: its work item and its kind."""
+
+    work_item_id: uuid.UUID
+    kind: str
+
+
 @dataclass(slots=True)
 class _Root:
-    """What the first statement learns: the root row and the work items it leads to."""
+    """What the first statement learns: the root row and the work items it leads to. Rows are
+    plain (columns labelled like the models' attributes): nothing is hydrated or tracked."""
 
-    entity: Entity
+    entity: Any
     work_item_ids: list[uuid.UUID]
-    links: list[tuple[TicketLink, Ticket]] | None = None  # ticket root: its links, already read
-    deployment_of: list[tuple[uuid.UUID, Deployment]] | None = None  # deploy root: likewise
-    work_item: tuple[WorkItem, Project] | None = None  # work or PR root: its work item, read
+    links: list[tuple[Link, Any]] | None = None  # ticket root: its links, already read
+    deployment_of: list[tuple[uuid.UUID, Any]] | None = None  # deploy root: likewise
+    work_item: tuple[Any, Any] | None = None  # work or PR root: its work item and project
 
 
 def _missing(entity_type: str, entity_id: str) -> NotFound:
     return NotFound(entity_type, entity_id, field="entity_id")
 
 
+# A ticket row's link columns, and a work item's project beside it on the same row.
+LINK_COLUMNS: tuple[Any, ...] = (
+    col(TicketLink.work_item_id).label("link_work_item_id"),
+    col(TicketLink.kind).label("link_kind"),
+)
+SHIPPED: Any = col(DeploymentWorkItem.work_item_id).label("shipped_work_item_id")
+PROJECT = "project__"
+WORK = "work__"
+
+
+def _link(row: Any) -> Link:
+    return Link(row.link_work_item_id, row.link_kind)
+
+
 async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
     stmt = (
-        select(Ticket, TicketLink)
+        select(*plain_columns(Ticket), *LINK_COLUMNS)
         .outerjoin(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
         .where(col(Ticket.plane_ticket_id) == entity_id.strip())
         .order_by(col(TicketLink.created_at), col(TicketLink.work_item_id))
     )
-    rows = (await session.execute(stmt, execution_options=FRESH)).all()
+    rows = (await session.execute(stmt)).all()
     if not rows:
         raise _missing("ticket", entity_id)
-    ticket = rows[0][0]
-    links = [(row[1], ticket) for row in rows if row[1] is not None]
+    ticket = rows[0]
+    links = [(_link(row), ticket) for row in rows if row.link_work_item_id is not None]
     return _Root(ticket, dedupe(link.work_item_id for link, _ in links), links=links)
+
+
+def _work_with_project() -> Any:
+    return select(*plain_columns(WorkItem), *prefixed_columns(Project, PROJECT)).join(
+        Project, col(Project.id) == col(WorkItem.project_id)
+    )
 
 
 async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
     project_part, sep, branch = entity_id.partition(":")  # git forbids ':' in branch names
-    stmt = select(WorkItem, Project).join(Project, col(Project.id) == col(WorkItem.project_id))
+    stmt = _work_with_project()
     if sep:
         project_id = parse_uuid(project_part)
         if project_id is None or not branch.strip():
@@ -88,11 +119,10 @@ async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
         if work_item_id is None:
             raise _missing("work item", entity_id)
         stmt = stmt.where(col(WorkItem.id) == work_item_id)
-    row = (await session.execute(stmt, execution_options=FRESH)).first()
+    row = (await session.execute(stmt)).first()
     if row is None:
         raise _missing("work item", entity_id)
-    work_item, project = row[0], row[1]
-    return _Root(work_item, [work_item.id], work_item=(work_item, project))
+    return _Root(row, [row.id], work_item=(row, record_of(row, Project, PROJECT)))
 
 
 async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
@@ -103,30 +133,34 @@ async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
         where = col(PullRequest.url) == entity_id.strip().rstrip("/")
     # The PR's work item and project ride along: one statement fewer later.
     stmt = (
-        select(PullRequest, WorkItem, Project)
+        select(
+            *plain_columns(PullRequest),
+            *prefixed_columns(WorkItem, WORK),
+            *prefixed_columns(Project, PROJECT),
+        )
         .join(WorkItem, col(WorkItem.id) == col(PullRequest.work_item_id))
         .join(Project, col(Project.id) == col(WorkItem.project_id))
         .where(where)
     )
-    row = (await session.execute(stmt, execution_options=FRESH)).one_or_none()
+    row = (await session.execute(stmt)).one_or_none()
     if row is None:
         raise _missing("pull request", entity_id)
-    pr, work_item, project = row[0], row[1], row[2]
-    return _Root(pr, [pr.work_item_id], work_item=(work_item, project))
+    work_item = record_of(row, WorkItem, WORK)
+    return _Root(row, [row.work_item_id], work_item=(work_item, record_of(row, Project, PROJECT)))
 
 
 async def _deploy_root(session: AsyncSession, entity_id: str) -> _Root:
     stmt = (
-        select(Deployment, col(DeploymentWorkItem.work_item_id))
+        select(*plain_columns(Deployment), SHIPPED)
         .outerjoin(DeploymentWorkItem, col(DeploymentWorkItem.deployment_id) == col(Deployment.id))
         .where(col(Deployment.deploy_id) == entity_id.strip())
         .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
     )
-    rows = (await session.execute(stmt, execution_options=FRESH)).all()
+    rows = (await session.execute(stmt)).all()
     if not rows:
         raise _missing("deployment", entity_id)
-    deployment = rows[0][0]
-    pairs = [(row[1], deployment) for row in rows if row[1] is not None]
+    deployment = rows[0]
+    pairs = [(row.shipped_work_item_id, deployment) for row in rows if row.shipped_work_item_id]
     return _Root(deployment, dedupe(w for w, _ in pairs), deployment_of=pairs)
 
 
@@ -158,45 +192,43 @@ async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trac
     root = await ROOT_LOADERS[node_type](session, entity_id)
     ids = root.work_item_ids
 
-    work_items: list[tuple[WorkItem, Project]] = []
-    links: list[tuple[TicketLink, Ticket]] = root.links or []
-    prs: list[PullRequest] = []
-    shipped: list[tuple[uuid.UUID, Deployment]] = root.deployment_of or []
+    work_items: list[tuple[Any, Any]] = []
+    links: list[tuple[Link, Any]] = root.links or []
+    prs: list[Any] = []
+    shipped: list[tuple[uuid.UUID, Any]] = root.deployment_of or []
     if ids:
         if root.work_item is not None:
             work_items = [root.work_item]
         else:
             stmt_wi = (
-                select(WorkItem, Project)
-                .join(Project, col(Project.id) == col(WorkItem.project_id))
+                _work_with_project()
                 .where(any_of(WorkItem.id, ids))
                 .order_by(col(WorkItem.created_at), col(WorkItem.id))
             )
-            rows_wi = (await session.execute(stmt_wi, execution_options=FRESH)).all()
-            work_items = [(row[0], row[1]) for row in rows_wi]
+            rows_wi = (await session.execute(stmt_wi)).all()
+            work_items = [(row, record_of(row, Project, PROJECT)) for row in rows_wi]
         if root.links is None:
             stmt_links = (
-                select(TicketLink, Ticket)
-                .join(Ticket, col(Ticket.id) == col(TicketLink.ticket_id))
+                select(*plain_columns(Ticket), *LINK_COLUMNS)
+                .join(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
                 .where(any_of(TicketLink.work_item_id, ids))
                 .order_by(col(Ticket.plane_ticket_id), col(TicketLink.created_at))
             )
-            rows = (await session.execute(stmt_links, execution_options=FRESH)).all()
-            links = [(row[0], row[1]) for row in rows]
+            links = [(_link(row), row) for row in (await session.execute(stmt_links)).all()]
         stmt_prs = (
-            select(PullRequest)
+            select(*plain_columns(PullRequest))
             .where(any_of(PullRequest.work_item_id, ids))
             .order_by(col(PullRequest.created_at), col(PullRequest.number))
         )
-        prs = list((await session.scalars(stmt_prs, execution_options=FRESH)).all())
+        prs = list((await session.execute(stmt_prs)).all())
         if root.deployment_of is None:
             stmt_deploys = (
-                select(col(DeploymentWorkItem.work_item_id), Deployment)
+                select(SHIPPED, *plain_columns(Deployment))
                 .join(Deployment, col(Deployment.id) == col(DeploymentWorkItem.deployment_id))
                 .where(any_of(DeploymentWorkItem.work_item_id, ids))
                 .order_by(col(Deployment.deployed_at), col(Deployment.deploy_id))
             )
-            rows_d = (await session.execute(stmt_deploys, execution_options=FRESH)).all()
-            shipped = [(row[0], row[1]) for row in rows_d]
+            rows_d = (await session.execute(stmt_deploys)).all()
+            shipped = [(row.shipped_work_item_id, row) for row in rows_d]
 
     return assemble(node_type, root.entity, work_items, links, prs, shipped)

@@ -6,12 +6,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
+from imi.links.models import Deployment, PullRequest, Ticket
 from imi.projects.models import Project
-from imi.serialize import jsonable, row_dict
+from imi.serialize import columns_dict, jsonable
 from imi.work.models import WorkItem
 
-Entity = Ticket | WorkItem | PullRequest | Deployment
+# Rows are plain (attributes named like the models'): each node type's model names its columns.
+MODELS: dict[str, Any] = {
+    "project": Project,
+    "ticket": Ticket,
+    "work_item": WorkItem,
+    "pull_request": PullRequest,
+    "deployment": Deployment,
+}
 DIRECTIONS = {"ticket": "forward", "deployment": "backward"}  # anything else: "both"
 
 
@@ -51,11 +58,12 @@ class Trace:
     direction: str  # forward (from a ticket) | backward (from a deploy) | both
     nodes: list[TraceNode] = field(default_factory=list)  # root first
     edges: list[TraceEdge] = field(default_factory=list)
-    projects: list[Project] = field(default_factory=list)  # the projects of the work items
-    tickets: list[Ticket] = field(default_factory=list)
-    work_items: list[WorkItem] = field(default_factory=list)
-    pull_requests: list[PullRequest] = field(default_factory=list)
-    deployments: list[Deployment] = field(default_factory=list)
+    # The rows behind the nodes, by type (read like the models' instances).
+    projects: list[Any] = field(default_factory=list)  # the projects of the work items
+    tickets: list[Any] = field(default_factory=list)
+    work_items: list[Any] = field(default_factory=list)
+    pull_requests: list[Any] = field(default_factory=list)
+    deployments: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: nodes by key, edges as ``source``/``target`` keys."""
@@ -75,22 +83,23 @@ class Trace:
 
 def assemble(
     node_type: str,
-    root_entity: Entity,
-    work_items: list[tuple[WorkItem, Project]],
-    links: list[tuple[TicketLink, Ticket]],
-    prs: list[PullRequest],
-    shipped: list[tuple[uuid.UUID, Deployment]],
+    root_entity: Any,
+    work_items: list[tuple[Any, Any]],
+    links: list[tuple[Any, Any]],
+    prs: list[Any],
+    shipped: list[tuple[uuid.UUID, Any]],
 ) -> Trace:
-    """Typed nodes and edges from the fetched rows (no further SQL)."""
+    """Typed nodes and edges from the fetched rows (no further SQL). ``links`` pairs each link
+    (``work_item_id``, ``kind``) with its ticket; ``shipped`` each work item id with a deploy."""
     projects = list({project.id: project for _, project in work_items}.values())
     tickets = list({ticket.id: ticket for _, ticket in links}.values())
-    if isinstance(root_entity, Ticket) and not tickets:
+    if node_type == "ticket" and not tickets:
         tickets = [root_entity]  # a ticket with no links yet is still its own trace
     deployments = list({deployment.id: deployment for _, deployment in shipped}.values())
-    if isinstance(root_entity, Deployment) and not deployments:
+    if node_type == "deployment" and not deployments:
         deployments = [root_entity]
     root_id = root_entity.id
-    root = TraceNode(node_type, root_id, row_dict(root_entity))
+    root = TraceNode(node_type, root_id, columns_dict(MODELS[node_type], root_entity))
     result = Trace(
         root=root,
         direction=DIRECTIONS.get(node_type, "both"),
@@ -108,7 +117,7 @@ def assemble(
         ("deployment", deployments),
     ]
     result.nodes = [root] + [
-        TraceNode(kind, entity.id, row_dict(entity))
+        TraceNode(kind, entity.id, columns_dict(MODELS[kind], entity))
         for kind, entities in typed
         for entity in entities
         if not (kind == node_type and entity.id == root_id)
@@ -118,10 +127,10 @@ def assemble(
 
 
 def _edges(
-    work_items: list[tuple[WorkItem, Project]],
-    links: list[tuple[TicketLink, Ticket]],
-    prs: list[PullRequest],
-    shipped: list[tuple[uuid.UUID, Deployment]],
+    work_items: list[tuple[Any, Any]],
+    links: list[tuple[Any, Any]],
+    prs: list[Any],
+    shipped: list[tuple[uuid.UUID, Any]],
 ) -> list[TraceEdge]:
     """project -> work item, ticket -> work item, work item -> PR, work item and its PRs ->
     the deployments that shipped them."""
@@ -136,7 +145,7 @@ def _edges(
     edges += [
         TraceEdge("has_pr", "work_item", pr.work_item_id, "pull_request", pr.id) for pr in prs
     ]
-    prs_by_work: dict[uuid.UUID, list[PullRequest]] = {}
+    prs_by_work: dict[uuid.UUID, list[Any]] = {}
     for pr in prs:
         prs_by_work.setdefault(pr.work_item_id, []).append(pr)
     for work_item_id, deployment in shipped:

@@ -9,7 +9,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from imi.api.schemas_links import TraceOut
+from imi.links import service
 from tests.api.conftest import API, error, ok
 
 
@@ -272,3 +275,24 @@ async def test_openapi_documents_the_edge_format(client: httpx.AsyncClient) -> N
     assert {"400", "404"} <= set(operation["responses"])
     edge = schema["components"]["schemas"]["TraceEdgeOut"]
     assert "from" in edge["properties"]
+
+
+async def test_the_plain_row_answer_is_the_documented_model(
+    client: httpx.AsyncClient,
+    graph: Graph,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The hot path shapes rows itself (issue 14); its JSON is exactly TraceOut's."""
+    roots = [
+        ("ticket", "PROJ-1"),
+        ("deploy", "d2"),
+        ("pr", graph.pr1),
+        ("branch", graph.w1),
+    ]
+    for entity_type, entity_id in roots:
+        body = ok(await client.get(f"{API}/trace/{entity_type}/{quote(entity_id, safe='')}"))
+        async with sessions() as session:
+            trace = await service.trace(session, entity_type, entity_id)
+        model = TraceOut.of(trace).model_dump(mode="json", by_alias=True)
+        assert body == model, entity_type
+        assert len(model["nodes"]) > 1 and model["edges"], entity_type

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from starlette.responses import Response
 
 from imi.api.deps import Session
-from imi.api.envelope import Envelope, error_responses
-from imi.api.schemas_links import TraceOut
+from imi.api.envelope import Envelope, envelope_response, error_responses
+from imi.api.schemas_links import TraceOut, trace_view
 from imi.links import service
 
 router = APIRouter(tags=["trace"])
@@ -64,6 +65,6 @@ async def trace(
             examples=["PROJ-123", "550e8400-e29b-41d4-a716-446655440000:feat/PROJ-123-login"],
         ),
     ],
-) -> Envelope[TraceOut]:
+) -> Response:
     result = await service.trace(session, entity_type, entity_id)
-    return Envelope(data=TraceOut.of(result))
+    return envelope_response(trace_view(result))
