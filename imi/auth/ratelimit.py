@@ -9,7 +9,8 @@ caller may send ``burst`` requests at once, then one every ``T`` seconds.
 One statement per request decides and records atomically (``INSERT .. ON CONFLICT DO UPDATE ..
 WHERE allowed``): the row lock serializes concurrent requests of one bucket across processes,
 and the database's clock is the only clock, so replicas with skewed clocks still agree. It runs
-in its own short transaction on its own pooled connection, never in the request's.
+on its own pooled connection, never in the request's, as one statement in autocommit (it is
+its own transaction: no BEGIN/COMMIT round trips around it).
 
 A row whose TAT has passed means what a missing row means, so such rows are deleted, at most
 once a minute per process, which keeps the table as small as the set of recent callers.
@@ -88,7 +89,8 @@ async def take(
     room = max(burst, 1) * interval
     engine = _engine_of(target)
     params = {"bucket": bucket_name(bucket), "t": interval, "room": room}
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         allowed, ahead = (await conn.execute(_TAKE, params)).one()
     await _maybe_prune(engine)
     if allowed:

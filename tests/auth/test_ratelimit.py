@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imi.auth import ratelimit
 from imi.auth.ratelimit import bucket_name, prune, take
 from imi.db import create_engine, session_factory
+from tests.round_trips import round_trips
 
 # 600/minute: one request every 0.1 s once the burst is spent, so recovery is quick to watch.
 FAST = {"per_minute": 600, "burst": 5}
@@ -103,3 +104,11 @@ async def test_expired_buckets_are_pruned(
     monkeypatch.setattr(ratelimit, "_next_prune", 0.0)
     await take(engine, "key:new", per_minute=1, burst=1)
     assert ratelimit._next_prune > time.monotonic()
+
+
+async def test_one_round_trip_per_request(engine: AsyncEngine) -> None:
+    """The decision is one autocommitted statement: no BEGIN/COMMIT around it (issue 14)."""
+    await take(engine, "warm", per_minute=60, burst=5)  # the pool's first connection, the prune
+    async with round_trips(engine) as seen:
+        assert await take(engine, "rt", per_minute=60, burst=5) is None
+    assert seen.transaction_control == [] and len(seen.statements) == 1, seen
