@@ -108,11 +108,12 @@ def serve(
         ),
     ] = _default("migrate_on_start"),
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
             min=0,
-            help="HTTP worker processes (0: one per CPU core). Migrations and the embedded "
+            help="HTTP worker processes (0: one per CPU core; default: one per core with "
+            "IMI_DATABASE_URL, one on the embedded database). Migrations and the embedded "
             "database are handled once, by this process.",
             metavar="N",
             envvar="IMI_WORKERS",
@@ -154,6 +155,16 @@ def serve(
         raise typer.Exit(STARTUP_FAILURE)
 
 
+def worker_count(settings: Settings) -> int:
+    """``IMI_WORKERS``, where 0 means one per core; unset, one per core for a configured
+    database (production) and one for the embedded default (a laptop: one process is plenty,
+    and each worker holds its own pool)."""
+    cores = os.cpu_count() or 1
+    if settings.workers is None:
+        return cores if settings.database_url else 1
+    return settings.workers or cores
+
+
 def _run_uvicorn(settings: Settings, database_url: str) -> bool:
     """Serve until a signal; True when the server came up at all."""
     import uvicorn
@@ -170,7 +181,7 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
         # GraphQL frames are small; per-socket compression state costs ~40 KB a connection.
         "ws_per_message_deflate": False,
     }
-    workers = settings.workers or os.cpu_count() or 1  # 0: one per core
+    workers = worker_count(settings)
     if workers > 1:
         return _run_workers(options, database_url, workers)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, database_url), **options))

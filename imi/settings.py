@@ -26,11 +26,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
     port: int = Field(default=8080, ge=1, le=65535, description="HTTP port.")
-    workers: int = Field(
-        default=1,
+    workers: int | None = Field(
+        default=None,
         ge=0,
-        description="HTTP worker processes `imi serve` runs (0: one per CPU core). Migrations "
-        "and the embedded PostgreSQL stay in the parent process, once.",
+        description="HTTP worker processes `imi serve` runs (0: one per CPU core; unset: one "
+        "per core with IMI_DATABASE_URL, one on the embedded default). Migrations and the "
+        "embedded PostgreSQL stay in the parent process, once.",
     )
     rabbitmq_url: str | None = Field(
         default=None, description="amqp:// URL of Bloodbank's RabbitMQ. Unset: events wait."

@@ -95,10 +95,22 @@ def test_a_bad_environment_value_names_the_variable(served: list[Settings]) -> N
 
 def test_workers_come_from_the_option_or_the_environment(served: list[Settings]) -> None:
     assert runner.invoke(cli.app, ["serve"]).exit_code == 0
-    assert served[-1].workers == 1
+    assert served[-1].workers is None  # decided by cli.worker_count
     assert runner.invoke(cli.app, ["serve"], env={"IMI_WORKERS": "0"}).exit_code == 0
     assert served[-1].workers == 0  # one per core, counted when the workers start
     result = runner.invoke(cli.app, ["serve", "--workers", "3"], env={"IMI_WORKERS": "0"})
     assert result.exit_code == 0, result.output
     assert served[-1].workers == 3
     assert runner.invoke(cli.app, ["serve", "--workers", "-1"]).exit_code == 2
+
+
+def test_worker_count_defaults_to_one_per_core_in_production_and_one_embedded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    production = "postgresql://db.internal/imi"
+    assert cli.worker_count(Settings(_env_file=None, database_url=None)) == 1
+    assert cli.worker_count(Settings(_env_file=None, database_url=production)) == 6
+    assert cli.worker_count(Settings(_env_file=None, database_url=production, workers=2)) == 2
+    assert cli.worker_count(Settings(_env_file=None, database_url=None, workers=0)) == 6
+    assert cli.worker_count(Settings(_env_file=None, database_url=None, workers=3)) == 3
