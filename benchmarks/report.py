@@ -233,7 +233,7 @@ def _judge(
     if figure is None:
         return None, "—", f"no {target.measure}"
     if target.measure == "rps":
-        return figure, f"{_rate(figure)} msg/s", f"c={c}{errors}"
+        return figure, f"{_rate(figure)} msg/s", f"{c}{errors}"
     return figure, f"{_ms(figure)} ms", f"{workers}c={c}{errors}"
 
 
