@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Most GraphQL subscriptions in flight per process (0: no cap).",
     )
+    consumer_prefetch: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Messages each consumed queue hands one process at once; they are handled "
+        "concurrently, in order per subject.",
+    )
     event_retention_days: int = Field(
         default=30,
         ge=0,

@@ -1,7 +1,8 @@
 """FastStream subscribers for the messages iMi consumes, one module per source.
 
 One subscriber per queue of ``topology.QUEUES`` (durable quorum queues, manual acks, prefetch
-10); each hands the message to its queue's ``Consumer`` (see ``handling``).
+``IMI_CONSUMER_PREFETCH``); each hands the message to its queue's ``Consumer`` (see
+``handling``), which handles the window concurrently, in order per subject.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from imi.messaging import topology
 from imi.messaging.consumers import commands, deploys, git, mutations, plane
 from imi.messaging.consumers.handling import Consumer
 from imi.settings import Settings
-
-PREFETCH = 10
 
 
 def consumers(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Consumer]:
@@ -51,7 +50,7 @@ def consumer_routers(
         subscriber = router.subscriber(
             topology.queue(spec, settings.queue_prefix),
             exchange,
-            channel=Channel(prefetch_count=PREFETCH),
+            channel=Channel(prefetch_count=settings.consumer_prefetch),
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             title=settings.queue_prefix + spec.name,

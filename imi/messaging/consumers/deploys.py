@@ -20,6 +20,7 @@ from imi.compat.bloodbank import BadMessage, Incoming, error_summary, pick_text,
 from imi.links.models import DeploymentInput
 from imi.links.service import link_deployment
 from imi.messaging.consumers.handling import Route, Skip
+from imi.messaging.consumers.ordering import Subjects
 from imi.projects.service import find_project_by_remote
 from imi.work import matching
 
@@ -103,4 +104,10 @@ async def deployment(session: AsyncSession, message: Incoming) -> None:
     await link_deployment(session, data)
 
 
-ROUTES = (Route(("ci.deploy.*",), deployment),)
+def deployment_subjects(message: Incoming) -> Subjects:
+    """One deployment's reports in order; the work items it ships are linked idempotently."""
+    deploy_id = pick_text(message.payload, "deploy_id", "deployment_id", "id")
+    return frozenset({f"deploy:{deploy_id}"}) if deploy_id else frozenset()
+
+
+ROUTES = (Route(("ci.deploy.*",), deployment, subjects=deployment_subjects),)

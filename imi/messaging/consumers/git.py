@@ -23,6 +23,8 @@ from imi.compat.v2 import GIT_STATE_NAMES, SyncCompleted
 from imi.links.models import PRState, PullRequestInput
 from imi.links.service import link_pull_request
 from imi.messaging.consumers.handling import Route, Skip
+from imi.messaging.consumers.ordering import Subjects
+from imi.messaging.consumers.subjects import branch_key, keys, path_key
 from imi.work import matching
 from imi.work.models import GitState
 from imi.work.service import update_git_state
@@ -172,8 +174,28 @@ async def sync_completed(session: AsyncSession, message: Incoming) -> None:
     await update_git_state(session, state, work_item_id=item.id)
 
 
+def push_subjects(message: Incoming) -> Subjects:
+    payload = message.payload
+    remote = pick_text(payload, *REPOSITORY_PATHS)
+    return keys(branch_key(remote, pick_text(payload, "branch", "ref", "branch_name")))
+
+
+def pull_request_subjects(message: Incoming) -> Subjects:
+    """The PR (a known one stays with its work item) and the branch it was opened from."""
+    payload = message.payload
+    url = pick_text(payload, "pr_url", "url", "html_url", "pull_request.html_url")
+    branch = pick_text(
+        payload, "head_branch", "branch", "source_branch", "head.ref", "pull_request.head.ref"
+    )
+    return keys(url and f"pr:{url}", branch_key(pick_text(payload, *REPOSITORY_PATHS), branch))
+
+
+def sync_subjects(message: Incoming) -> Subjects:
+    return keys(path_key(message.payload.get("worktree_path")))
+
+
 GIT_ROUTES = (
-    Route(("git.push",), push),
-    Route(("git.pr.*",), pull_request),
+    Route(("git.push",), push, subjects=push_subjects),
+    Route(("git.pr.*",), pull_request, subjects=pull_request_subjects),
 )
-SYNC_ROUTES = (Route(("git.sync_completed",), sync_completed),)
+SYNC_ROUTES = (Route(("git.sync_completed",), sync_completed, subjects=sync_subjects),)

@@ -4,19 +4,23 @@
    beyond the bounds (``compat.bloodbank``: 1 MiB, 64 levels), not an accepted shape, or any
    exception while decoding: reject without requeue, so it lands in ``<queue>.dlq`` at once and
    never holds a prefetch slot.
-2. One transaction: insert ``processed_messages(consumer, message_id)`` with ``ON CONFLICT DO
+2. Take the message's place in line (``ordering``): the prefetch window is handled
+   concurrently, but a message waits for the earlier ones about the same subject (its route's
+   ``subjects``; a route without them is handled one message at a time, as a barrier).
+3. One transaction: insert ``processed_messages(consumer, message_id)`` with ``ON CONFLICT DO
    NOTHING`` (a duplicate or a redelivery of a handled message stops here), call the domain
    service, commit, ack. The message's correlation id is set meanwhile, so every event the
    handler causes carries it.
-3. Outcomes other than success:
+4. Outcomes other than success:
    - ``BadMessage`` (schema-invalid payload, a number out of its column's range),
      ``ValidationFailed`` and a value the database refuses (SQLSTATE class 22): dead-lettered;
    - ``Skip``, ``NotFound``, ``Conflict`` (nothing to update, an illegal transition): recorded
      as processed and acked, with a log line; retrying would not change the answer;
    - for commands, every domain error and invalid payload is *answered*: the failure event
      ``{request, error: {code, message}}`` is recorded with the processed row, then acked;
-   - any other exception, or a handler running past ``HANDLER_TIMEOUT_SECONDS`` (cancelled, its
-     transaction rolled back): nack with requeue after a short pause; the quorum queue's
+   - any other exception, or a handler running past ``HANDLER_TIMEOUT_SECONDS`` (counted from
+     its turn; cancelled, its transaction rolled back): its turn ends at once (the messages
+     behind it go on), then nack with requeue after a short pause; the quorum queue's
      delivery limit dead-letters a message that keeps failing.
    The request a failure event echoes is bounded (strings cut at 1,000 characters, NULs
    replaced), so the answer itself can always be stored.
@@ -26,28 +30,32 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from faststream.rabbit.annotations import RabbitMessage
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from imi.compat.bloodbank import BadMessage, Incoming, parse_message
 from imi.correlation import reset_correlation_id, set_correlation_id
 from imi.db import domain_error_from_database, unit_of_work
 from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
+from imi.messaging.consumers.delivery import order_of
+from imi.messaging.consumers.ordering import SubjectOrder, Subjects, Turn
 from imi.outbox import PendingEvent, emit
-from imi.outbox.models import ProcessedMessage
 
 log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Incoming], Awaitable[None]]
+# The subjects a message is about (``kind:value`` keys), read from the parsed message without
+# the database; None when they cannot be told (the message then waits for all before it).
+SubjectsOf = Callable[[Incoming], Subjects]
 RETRY_PAUSE_SECONDS = 0.2
 MAX_RETRY_PAUSE_SECONDS = 2.0
 # How long one message may be handled before it is abandoned (rolled back) and retried.
@@ -74,6 +82,8 @@ class Route:
     handler: Handler
     # Commands: the event that answers a failure. None: failures are skipped or dead-lettered.
     failure_event: str | None = None
+    # What keeps order among concurrent messages; None: one message at a time.
+    subjects: SubjectsOf | None = None
 
     def matches(self, routing_key: str) -> bool:
         return any(_key_matches(pattern, routing_key) for pattern in self.patterns)
@@ -88,15 +98,16 @@ def _key_matches(pattern: str, key: str) -> bool:
     return all(p in {"*", w} for p, w in zip(parts, words, strict=True))
 
 
+_CLAIM = text(
+    "INSERT INTO processed_messages (consumer, message_id) VALUES (:consumer, :message_id) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
+
+
 async def claim(session: AsyncSession, consumer: str, message_id: str) -> bool:
     """Record the message as processed; False when it already was (a duplicate)."""
-    stmt = (
-        insert(ProcessedMessage)
-        .values(consumer=consumer, message_id=message_id)
-        .on_conflict_do_nothing()
-        .returning(col(ProcessedMessage.message_id))
-    )
-    return (await session.execute(stmt)).first() is not None
+    params = {"consumer": consumer, "message_id": message_id}
+    return (await session.execute(_CLAIM, params)).first() is not None
 
 
 def failure_payload(incoming: Incoming, code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -145,12 +156,26 @@ class Consumer:
         self.fallback = fallback  # keys no route names (e.g. an unknown command)
         self.ignore = tuple(ignore)  # keys bound by a wildcard that are not for us
         self.sessions = sessions
-        # One message at a time per queue and process, in delivery order (prefetch keeps the
-        # next ones at hand); replicas compete, so handlers must tolerate reordering anyway.
-        self._turn = asyncio.Lock()
+        # The prefetch window runs concurrently, each subject's messages in delivery order;
+        # replicas compete, so handlers must tolerate reordering across processes anyway.
+        self._line = SubjectOrder()
 
     def route(self, routing_key: str) -> Route | None:
         return next((r for r in self.routes if r.matches(routing_key)), self.fallback)
+
+    def subjects(self, incoming: Incoming) -> Subjects:
+        """What the message must stay in order with (see ``ordering``)."""
+        if incoming.routing_key in self.ignore:
+            return frozenset()
+        route = self.route(incoming.routing_key)
+        if route is None:
+            return frozenset()  # only recorded as processed: nothing to keep in order
+        if route.subjects is None:
+            return None
+        try:
+            return route.subjects(incoming)
+        except Exception:  # an odd payload: keep it in line with everything
+            return None
 
     async def handle(self, message: RabbitMessage) -> None:
         """The FastStream subscriber (manual acks). Every path ends in an ack, a reject or a
@@ -158,6 +183,7 @@ class Consumer:
         prefetch slot until the channel closes, and again after every restart)."""
         raw = message.raw_message
         routing_key = raw.routing_key or ""
+        incoming: Incoming | Exception
         try:
             incoming = parse_message(
                 raw.body,
@@ -166,13 +192,25 @@ class Consumer:
                 amqp_correlation_id=raw.correlation_id,
             )
         except Exception as exc:  # BadMessage, or anything else decoding raised: never retried
+            incoming = exc
+        turn: Turn | None = None
+
+        def admit() -> None:
+            nonlocal turn
+            if not isinstance(incoming, Exception):
+                turn = self._line.admit(self.subjects(incoming))
+
+        # Every delivery passes, so the channel's numbering has no gaps; only parsed ones queue.
+        await order_of(raw.channel).arrive(raw.delivery_tag, admit)
+        if isinstance(incoming, Exception) or turn is None:
+            reason = incoming if isinstance(incoming, Exception) else "no place in line"
             log.warning(
                 "unparseable message dead-lettered",
                 consumer=self.name,
                 routing_key=routing_key,
                 message_id=raw.message_id,
                 size=len(raw.body),
-                reason=str(exc)[:500] if isinstance(exc, BadMessage) else repr(exc)[:500],
+                reason=str(reason)[:500] if isinstance(reason, BadMessage) else repr(reason)[:500],
             )
             await self._settle(message.reject(requeue=False))
             return
@@ -181,10 +219,13 @@ class Consumer:
         # cancelled (its transaction rolls back) and the message retried like any failure.
         deadline: asyncio.Timeout | None = None
         try:
-            async with self._turn:
+            try:
+                await turn.wait()
                 deadline = asyncio.timeout(HANDLER_TIMEOUT_SECONDS)  # from our turn on
                 async with deadline:
                     outcome = await self.process(incoming)
+            finally:
+                turn.release()  # settled or failed: the messages behind it go on
             if outcome is Outcome.DEAD:
                 await self._settle(message.reject(requeue=False))
             else:
@@ -254,7 +295,8 @@ class Consumer:
                 reason=failure.message,
             )
             return Outcome.SKIPPED
-        log.debug("message handled", **fields)
+        if log.isEnabledFor(logging.DEBUG):  # structlog renders before the level filter
+            log.debug("message handled", **fields)
         return Outcome.DONE
 
     async def _malformed(

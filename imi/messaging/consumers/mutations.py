@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.compat.bloodbank import Incoming, validate
 from imi.messaging.consumers.handling import Route, Skip
+from imi.messaging.consumers.ordering import Subjects
+from imi.messaging.consumers.subjects import branch_key, keys, path_key
 from imi.work import matching
 from imi.work.models import WorkItem
 from imi.work.service import touch_work_items
@@ -59,4 +61,15 @@ async def tool_mutation(session: AsyncSession, message: Incoming) -> None:
     await touch_work_items(session, [item.id])
 
 
-ROUTES = (Route(("tool.mutation.*", "hookd.tool.mutation.*"), tool_mutation),)
+def mutation_subjects(message: Incoming) -> Subjects:
+    repo = message.payload.get("repo")
+    if not isinstance(repo, dict):
+        return frozenset()  # dead-lettered: hookd's body always names its repo
+    remote, branch = repo.get("remote_url"), repo.get("branch")
+    by_branch = branch_key(remote, branch) if isinstance(remote, str) else None
+    return keys(by_branch if isinstance(branch, str) else None, path_key(repo.get("git_root")))
+
+
+ROUTES = (
+    Route(("tool.mutation.*", "hookd.tool.mutation.*"), tool_mutation, subjects=mutation_subjects),
+)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imi.compat.bloodbank import BadMessage, Incoming, pick, pick_text
 from imi.links.service import upsert_ticket
 from imi.messaging.consumers.handling import Route, Skip
+from imi.messaging.consumers.ordering import Subjects
 
 ISSUE_EVENTS = {"issue", "issues", "ticket", "work_item"}
 
@@ -110,7 +111,22 @@ async def plane_webhook(session: AsyncSession, message: Incoming) -> None:
     await upsert_from(session, data)
 
 
+def _ticket_subjects(data: object) -> Subjects:
+    """The ticket; none when the message names none (it is skipped or dead-lettered)."""
+    key = ticket_key(data) if isinstance(data, dict) else None
+    return frozenset({f"ticket:{key}"}) if key else frozenset()
+
+
+def ticket_subjects(message: Incoming) -> Subjects:
+    data = message.payload.get("data")
+    return _ticket_subjects(data if isinstance(data, dict) else message.payload)
+
+
+def webhook_subjects(message: Incoming) -> Subjects:
+    return _ticket_subjects(_webhook_body(message.payload).get("data"))
+
+
 ROUTES = (
-    Route(("plane.ticket.*",), plane_ticket),
-    Route(("webhook.plane.*",), plane_webhook),
+    Route(("plane.ticket.*",), plane_ticket, subjects=ticket_subjects),
+    Route(("webhook.plane.*",), plane_webhook, subjects=webhook_subjects),
 )
