@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="Messages each consumed queue hands one process at once; they are handled "
         "concurrently, in order per subject.",
     )
+    relay_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the outbox relay's safety polls while NOTIFY wakes it.",
+    )
     event_retention_days: int = Field(
         default=30,
         ge=0,

@@ -291,3 +291,37 @@ async def test_a_relay_killed_mid_batch_resends_at_most_a_small_batch(
     duplicates = len(bus.tap.messages) - 100
     assert 0 < duplicates <= relay_module.BATCH_SIZE
     assert duplicates <= 20
+
+
+async def test_the_relay_sleeps_until_notified_and_survives_a_lost_listen_connection(
+    bus: Bus, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """NOTIFY wakes the relay (its safety poll is an hour here); when its connection is
+    killed it reconnects and publishes what was committed meanwhile."""
+    settings = bus.settings.model_copy(update={"relay_poll_seconds": 3600.0})
+    relay_bus = EventBus(settings, sessions, database_url=database_url)
+    await relay_bus.start()
+    relay = relay_bus.relay
+
+    async def register(name: str) -> None:
+        async with sessions() as s, s.begin():
+            await register_project(s, ProjectCreate(remote_origin=f"git@github.com:n/{name}.git"))
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (relay_bus.connected.is_set() and relay.listening):
+            assert time.monotonic() < deadline, "the relay never connected"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the first (empty) batch is done: the relay waits
+        await register("first")
+        await bus.tap.wait_for(1, timeout=15)
+        assert relay._conn is not None
+        killed = relay._conn.get_server_pid()
+        async with sessions() as s:
+            await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
+        await register("second")  # committed while the relay's connection is gone
+        await bus.tap.wait_for(2, timeout=15)
+        assert sorted(b["payload"]["name"] for b in bus.tap.bodies()) == ["first", "second"]
+        assert relay._conn is not None and relay._conn.get_server_pid() != killed
+    finally:
+        await relay_bus.stop()
