@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 from uuid import UUID
 
 from imi.errors import NotFound
 
 
+@lru_cache(maxsize=16384)
 def to_global_id(type_name: str, raw_id: UUID | str) -> str:
+    # A pure function, asked for the same ids many times in one answer (a trace's edges
+    # name its nodes again): kept for the most recent ids.
     return base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("=")
 
 

@@ -7,7 +7,7 @@ A pull request belongs to one work item: its tickets and deployments are its wor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -36,8 +36,6 @@ from imi.graphql.node import Node, node_resolver
 from imi.graphql.rows import FromRow
 from imi.links import service
 from imi.links.models import LinkKind, PRState
-from imi.links.models import Ticket as TicketRow
-from imi.links.models import TicketLink as TicketLinkRow
 from imi.work.models import WorkItem as WorkItemRow
 
 if TYPE_CHECKING:
@@ -90,10 +88,9 @@ class TicketLinkEdge:
     linked_at: datetime | None
 
     @classmethod
-    def from_rows(cls, ticket: TicketRow, link: TicketLinkRow) -> TicketLinkEdge:
-        return cls(
-            kind=LinkKind(link.kind), ticket=Ticket.from_row(ticket), linked_at=link.created_at
-        )
+    def from_row(cls, row: Any) -> TicketLinkEdge:
+        """From a row of ``TicketsByWorkItem``: the ticket's columns, ``kind``, ``linked_at``."""
+        return cls(kind=LinkKind(row.kind), ticket=Ticket.from_row(row), linked_at=row.linked_at)
 
 
 @strawberry.type(description="A pull request linked to a work item.")
@@ -133,7 +130,7 @@ class PullRequest(Node, FromRow):
     @strawberry.field(description="Tickets linked to this pull request's work item.")
     async def tickets(self, info: Info) -> list[Ticket]:
         rows = await info.context.loaders.get(TicketsByWorkItem).one(self.work_item_id)
-        return [Ticket.from_row(ticket) for ticket, _ in rows]
+        return [Ticket.from_row(row) for row in rows]
 
     @strawberry.field(description="Deployments that shipped this pull request's work item.")
     async def deployments(self, info: Info) -> list[Deployment]:

@@ -58,6 +58,12 @@ def _readers(cls: type[Any]) -> tuple[tuple[str, Reader], ...]:
     return readers
 
 
+def field_readers(cls: type[Any]) -> tuple[tuple[str, Reader], ...]:
+    """``(field name, row -> value)`` for each plain field of a ``FromRow`` type: the values
+    ``from_row`` would give its fields (the planned executor reads rows with them)."""
+    return _readers(cls)
+
+
 def _plan(cls: type[Any]) -> list[tuple[str, Reader]]:
     definition = cls.__strawberry_definition__
     readers: list[tuple[str, Reader]] = []

@@ -109,9 +109,15 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     return extensions
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None, *, planned: bool = True) -> strawberry.Schema:
+    """``planned``: queries run on the level-wise executor where it can (imi/graphql/planned);
+    off, every operation runs on Strawberry's (the tests compare the two)."""
     settings = settings or Settings(_env_file=None)
     kwargs: dict[str, Any] = {"query": Query, "extensions": limits(settings)}
+    if planned:
+        from imi.graphql.planned.executor import PlannedExecutor
+
+        kwargs["execution_context_class"] = PlannedExecutor
     if MUTATION_PARTS:
         kwargs["mutation"] = merge_types("Mutation", MUTATION_PARTS)
     if SUBSCRIPTION_PARTS:

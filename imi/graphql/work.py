@@ -106,7 +106,7 @@ class WorkItem(Node, FromRow):
         from imi.graphql.links import TicketLinkEdge
 
         rows = await info.context.loaders.get(TicketsByWorkItem).one(self.uuid)
-        return [TicketLinkEdge.from_rows(ticket, link) for ticket, link in rows]
+        return [TicketLinkEdge.from_row(row) for row in rows]
 
     @strawberry.field
     async def pull_requests(

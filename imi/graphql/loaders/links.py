@@ -7,9 +7,11 @@ share their batches.
 
 from __future__ import annotations
 
+from typing import Any
+
 from imi.graphql.loaders import ById, Grouped, Related
-from imi.links import queries
-from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
+from imi.links import plain_queries, queries
+from imi.links.models import Deployment, PullRequest, Ticket
 from imi.work.models import WorkItem
 
 
@@ -28,15 +30,17 @@ class DeploymentById(ById[Deployment], model=Deployment):
 # --- from work items -------------------------------------------------------------------------
 
 
-class TicketsByWorkItem(Grouped[tuple[Ticket, TicketLink]], query=queries.tickets_of_work_items):
+# The dashboard's hot loaders read plain rows (imi.links.plain_queries): the ticket's
+# columns with the link's ``kind`` and ``linked_at``; pull requests; deployments.
+class TicketsByWorkItem(Grouped[Any], query=plain_queries.ticket_link_rows_of_work_items):
     pass
 
 
-class PullRequestsByWorkItem(Grouped[PullRequest], query=queries.pull_requests_of_work_items):
+class PullRequestsByWorkItem(Grouped[Any], query=plain_queries.pull_request_rows_of_work_items):
     pass
 
 
-class DeploymentsByWorkItem(Related[Deployment], query=queries.deployments_of_work_items):
+class DeploymentsByWorkItem(Related[Any], query=plain_queries.deployment_rows_of_work_items):
     pass
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imi.batches import PageOf
 from imi.graphql.loaders import ById, Pages
 from imi.graphql.pagination import Window
-from imi.work import queries
+from imi.work import plain_queries
 from imi.work.models import WorkFilter, WorkItem, WorkStatus
 
 
@@ -36,14 +36,15 @@ class WorkQuery:
         )
 
 
-WorkPage = PageOf[WorkItem]
+# Plain rows with the work item's attributes (imi.work.plain_queries), not ORM instances.
+WorkPage = PageOf[Any]
 
 
 class WorkItemById(ById[WorkItem], model=WorkItem):
     pass
 
 
-class WorkPages(Pages[Any, WorkQuery, WorkItem]):
+class WorkPages(Pages[Any, WorkQuery, Any]):
     """One page of work items per project or per owner (``parent``) under one query."""
 
     parent: ClassVar[Literal["project", "owner"]]
@@ -52,7 +53,7 @@ class WorkPages(Pages[Any, WorkQuery, WorkItem]):
         self, session: AsyncSession, query: WorkQuery, parents: list[Any]
     ) -> dict[Any, WorkPage]:
         window, filters = query.window, query.filters()
-        return await queries.work_pages(
+        return await plain_queries.work_page_rows(
             session, self.parent, parents, filters, offset=window.offset, limit=window.limit
         )
 

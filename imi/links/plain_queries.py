@@ -1,0 +1,53 @@
+"""Link reads from work items that return plain rows (attribute access, no ORM instance),
+for readers that only shape rows into a response (the GraphQL loaders). Same statements'
+meaning and order as their ``imi.links.queries`` counterparts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from imi.batches import among, plain_columns, reached_rows
+from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
+from imi.links.queries import BY_PLANE_ID, LINK_WORK, SHIPPED_WORK, TO_DEPLOYMENT, Ids
+
+Pairs = list[tuple[uuid.UUID, Any]]
+
+
+async def ticket_link_rows_of_work_items(session: AsyncSession, ids: Ids) -> Pairs:
+    """``(work item id, row)`` for each linked ticket, by Plane id: the ticket's columns
+    plus the link's ``kind`` and ``linked_at`` (its creation time)."""
+    stmt = (
+        select(
+            *plain_columns(Ticket),
+            col(TicketLink.kind).label("kind"),
+            col(TicketLink.created_at).label("linked_at"),
+            LINK_WORK.label("work_item_id"),
+        )
+        .join(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
+        .where(among(LINK_WORK, ids))
+        .order_by(*BY_PLANE_ID)
+    )
+    return [(row.work_item_id, row) for row in (await session.execute(stmt)).all()]
+
+
+async def pull_request_rows_of_work_items(session: AsyncSession, ids: Ids) -> Pairs:
+    """``(work item id, row)`` for the pull requests opened from them, by number."""
+    stmt = (
+        select(*plain_columns(PullRequest))
+        .where(among(col(PullRequest.work_item_id), ids))
+        .order_by(col(PullRequest.number))
+    )
+    return [(row.work_item_id, row) for row in (await session.execute(stmt)).all()]
+
+
+async def deployment_rows_of_work_items(session: AsyncSession, ids: Ids) -> Pairs:
+    """``(work item id, row)`` for each deployment shipping them, newest first."""
+    order = (col(Deployment.deployed_at).desc(),)
+    return await reached_rows(
+        session, ids, SHIPPED_WORK, Deployment, [TO_DEPLOYMENT], order_by=order
+    )
