@@ -263,6 +263,18 @@ class Runner:
         result["machine_cpu_pct"] = round(100 * (machine_busy_seconds() - busy) / (wall * cores), 1)
         return result
 
+    async def _floor(
+        self, server: CpuMeter, pool: Any, fx: Fixtures, op: Operation, budget: Budget
+    ) -> None:
+        """The operation's raw-SQL floor at the budget's concurrency, once per run."""
+        key = f"{op.floor}@{budget.concurrency}"
+        if not op.floor or key in self.floors:
+            return
+        floor_job = FloorJob(op.floor, self.dsn, fx, budget, FLOOR_POOL)
+        floor = await self._job(server, pool, run_floor, floor_job)
+        self.floors[key] = floor
+        log(f"{'  floor ' + op.floor:28} c={budget.concurrency:<3} {line(floor)}")
+
     async def http(self, server: Server, pool: Any, fx: Fixtures) -> None:
         args = self.args
         profile = {p for p in args.profile.split(",") if p}
@@ -285,11 +297,7 @@ class Runner:
                 log(f"{op.key:28} c={level:<3} {line(row)}")
                 if op.write:
                     await self._wait_outbox(server)
-                if op.floor and f"{op.floor}@{level}" not in self.floors:
-                    floor_job = FloorJob(op.floor, self.dsn, fx, budget, FLOOR_POOL)
-                    floor = await self._job(server, pool, run_floor, floor_job)
-                    self.floors[f"{op.floor}@{level}"] = floor
-                    log(f"{'  floor ' + op.floor:28} c={level:<3} {line(floor)}")
+                await self._floor(server, pool, fx, op, budget)
             if op.key in profile:
                 await self.profile(server, pool, fx, op)
 
@@ -356,6 +364,7 @@ class Runner:
                     }
                     self.results.append(row)
                     log(f"{op.key:28} c={level:<3} {line(row)}")
+                    await self._floor(peer, pool, fx, op, budget)
         finally:
             await asyncio.to_thread(peer.stop)
 
