@@ -89,9 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2,
+        # As production serves (README, Workers): one worker per core; at least two.
+        default=max(2, os.cpu_count() or 1),
         help="also measure project by id / by origin and the dashboard at c=50 against `imi "
-        "serve --workers N` (0: skip)",
+        "serve --workers N` (default: one per core, as production, at least 2; 0: skip)",
     )
     parser.add_argument(
         "--postgraphile",
