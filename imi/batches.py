@@ -115,17 +115,26 @@ async def windowed(
     return {parent: PageOf(items.get(parent, []), total) for parent, total in totals.items()}
 
 
-def plain_columns(model: type[Any]) -> list[Any]:
+def plain_columns(model: type[Any]) -> tuple[Any, ...]:
     """The model's columns labelled with their attribute names (``meta`` for the ``metadata``
     column): selected instead of the entity, each result row reads like the ORM instance
-    (``row.meta``, ``row.status``) without one being built, tracked or validated."""
-    return [prop.columns[0].label(prop.key) for prop in sa_inspect(model).column_attrs]
+    (``row.meta``, ``row.status``) without one being built, tracked or validated. Built once
+    per model (labels are immutable; hot reads would otherwise rebuild them per statement)."""
+    return prefixed_columns(model, "")
 
 
-def prefixed_columns(model: type[Any], prefix: str) -> list[Any]:
+_LABELLED: dict[tuple[type[Any], str], tuple[Any, ...]] = {}
+
+
+def prefixed_columns(model: type[Any], prefix: str) -> tuple[Any, ...]:
     """:func:`plain_columns` labelled ``<prefix><attribute>``: a second entity's columns on
     the same row, read back with :func:`record_of`."""
-    return [prop.columns[0].label(prefix + prop.key) for prop in sa_inspect(model).column_attrs]
+    columns = _LABELLED.get((model, prefix))
+    if columns is None:
+        columns = _LABELLED[(model, prefix)] = tuple(
+            prop.columns[0].label(prefix + prop.key) for prop in sa_inspect(model).column_attrs
+        )
+    return columns
 
 
 def record_of(row: Any, model: type[Any], prefix: str) -> SimpleNamespace:

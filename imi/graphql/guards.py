@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from imi.db import database_unavailable, sqlstate
+from imi.graphql.memo import IdentityMemo
 
 NUL = "\x00"
 NUL_MESSAGE = "String values must not contain NUL (U+0000) characters"
@@ -47,12 +48,17 @@ class _FindNul(Visitor):
         return None
 
 
-def _document_has_nul(document: DocumentNode | None) -> bool:
-    if document is None:
-        return False
+def _has_nul(document: DocumentNode) -> bool:
     finder = _FindNul()
     visit(document, finder)
     return finder.found
+
+
+_document_nul = IdentityMemo(_has_nul)  # a cached document is walked once
+
+
+def _document_has_nul(document: DocumentNode | None) -> bool:
+    return document is not None and _document_nul(document)
 
 
 def _any_nul(value: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
 import strawberry
@@ -46,7 +47,10 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
+@lru_cache(maxsize=4096)
 def cursor_at(offset: int) -> str:
+    # Every edge of every page gets one (most documents never read it): the first few
+    # thousand offsets are encoded once per process.
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 

@@ -17,21 +17,21 @@ from enum import Enum
 from typing import Any
 
 from graphql import (
-    DirectiveNode,
+    ExecutableDefinitionNode,
     GraphQLField,
     GraphQLObjectType,
     GraphQLOutputType,
-    Visitor,
+    SelectionSetNode,
     get_named_type,
     is_abstract_type,
     is_object_type,
-    visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet, collect_subfields
 from graphql.execution.values import get_argument_values
-from graphql.language import Node
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
+
+from imi.graphql.memo import IdentityMemo
 
 # The directives graphql-core applies while collecting fields; any other directive in an
 # operation sends it to the normal executor.
@@ -181,21 +181,28 @@ class Planner:
             )
 
 
-class _Directives(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.unknown = False
-
-    def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
-        if node.name.value not in COLLECTED_DIRECTIVES:
-            self.unknown = True
-            return Visitor.BREAK
-        return None
+def _selections_collected_only(selection_set: SelectionSetNode | None) -> bool:
+    for selection in selection_set.selections if selection_set is not None else ():
+        if not _own_collected_only(selection):
+            return False
+        if not _selections_collected_only(getattr(selection, "selection_set", None)):
+            return False
+    return True
 
 
-def only_collected_directives(node: Node) -> bool:
-    """Whether the node's directives (its own and nested) are all ones field collection
-    applies."""
-    finder = _Directives()
-    visit(node, finder)
-    return not finder.unknown
+def _own_collected_only(node: Any) -> bool:
+    return all(d.name.value in COLLECTED_DIRECTIVES for d in node.directives or ())
+
+
+def _definition_collected_only(definition: ExecutableDefinitionNode) -> bool:
+    variables = getattr(definition, "variable_definitions", None) or ()
+    return (
+        _own_collected_only(definition)
+        and all(_own_collected_only(variable) for variable in variables)
+        and _selections_collected_only(definition.selection_set)
+    )
+
+
+# Whether an operation or fragment definition (its own directives, its variables', its
+# selections') uses only the directives field collection applies; walked once per definition.
+only_collected_directives = IdentityMemo(_definition_collected_only)

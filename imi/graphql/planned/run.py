@@ -11,6 +11,7 @@ answers the operation on the normal executor instead, which reports the error as
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,30 +43,39 @@ def _plain(source: Any, name: str) -> Any:
 _ROW_READERS: dict[type[Any], dict[str, Reader]] = {}
 
 
-def _row_read(cls: type[Any]) -> Read:
+def _row_readers(cls: type[Any]) -> dict[str, Reader]:
     readers = _ROW_READERS.get(cls)
     if readers is None:
         readers = _ROW_READERS[cls] = dict(field_readers(cls))
-
-    def read(row: Any, name: str) -> Any:
-        return readers[name](row)
-
-    return read
+    return readers
 
 
-def reader(object_type: GraphQLObjectType, sources: list[Any]) -> Read:
-    """How to read the plain fields of ``sources``: rows of a ``FromRow`` type through its
-    readers, Strawberry objects by attribute."""
+def row_type(object_type: GraphQLObjectType, sources: list[Any]) -> type[Any] | None:
+    """The ``FromRow`` type whose readers read ``sources`` (rows), or None for Strawberry
+    objects (read by attribute)."""
     definition = object_type.extensions.get("strawberry-definition")
     origin = getattr(definition, "origin", None)
     if not (isinstance(origin, type) and issubclass(origin, FromRow)):
-        return _plain
+        return None
     rows = [not isinstance(source, origin) for source in sources]
     if all(rows):
-        return _row_read(origin)
+        return origin
     if any(rows):
         raise Unsupported(f"{object_type.name}: rows and objects in one level")
-    return _plain
+    return None
+
+
+def read_field(cls: type[Any] | None, name: str) -> Reader:
+    """How one plain field is read from each source of a level."""
+    return operator.attrgetter(name) if cls is None else _row_readers(cls)[name]
+
+
+def reader(cls: type[Any] | None) -> Read:
+    """:func:`read_field` for the batch forms, which read a few fields by name."""
+    if cls is None:
+        return _plain
+    readers = _row_readers(cls)
+    return lambda source, name: readers[name](source)
 
 
 class Runner:
@@ -81,7 +91,7 @@ class Runner:
         out: list[dict[str, Any]] = [{} for _ in sources]
         if not sources:
             return out
-        read = reader(object_type, sources)
+        cls = row_type(object_type, sources)
         for planned in fields:
             key = planned.key
             if planned.kind is Kind.TYPENAME:
@@ -90,13 +100,15 @@ class Runner:
                 continue
             assert planned.strawberry is not None and planned.return_type is not None
             if planned.kind is Kind.PLAIN:
-                name = planned.strawberry.python_name
-                values = [read(source, name) for source in sources]
+                read = read_field(cls, planned.strawberry.python_name)
+                values = [read(source) for source in sources]
             elif planned.kind is Kind.ROOT:
                 values = [await self.call_root(planned, source) for source in sources]
             else:
                 assert planned.batch is not None
-                values = await planned.batch(self.loads, Level(sources, read), planned.kwargs)
+                values = await planned.batch(
+                    self.loads, Level(sources, reader(cls)), planned.kwargs
+                )
             completed = await self.complete(planned, planned.return_type, values)
             for item, value in zip(out, completed, strict=True):
                 item[key] = value
