@@ -4,6 +4,12 @@ The domain calls :func:`emit` with :class:`PendingEvent`s; the messaging adapter
 committed rows later. This package imports nothing above the domain.
 """
 
-from imi.outbox.writer import PendingEvent, emit
+from imi.outbox.writer import (
+    AlreadyProcessed,
+    PendingEvent,
+    claim_with_events,
+    emit,
+    unclaimed,
+)
 
-__all__ = ["PendingEvent", "emit"]
+__all__ = ["AlreadyProcessed", "PendingEvent", "claim_with_events", "emit", "unclaimed"]

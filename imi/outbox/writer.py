@@ -1,22 +1,63 @@
 """Write events into the outbox inside the caller's transaction.
 
 The row commits or rolls back with the state change it describes; the relay publishes it later.
+All the events of one ``emit`` go in one statement of one shape, whatever their number: the
+rows travel as one JSON array (encoded by the C encoder) and are inserted in their order, so
+ids follow it (the relay publishes one subject's events in id order).
+
+A consumer records the message it handles in ``processed_messages`` in the same transaction as
+the effect. ``claim_with_events`` lets the first ``emit`` of the transaction carry that record
+in its statement (no round trip of its own); a message already recorded makes that ``emit``
+raise ``AlreadyProcessed``, and the consumer rolls the transaction back.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.correlation import get_correlation_id
 from imi.outbox.envelope import build_envelope
-from imi.outbox.models import Event
 from imi.serialize import jsonable
 from imi.settings import get_settings
+
+_EVENTS = """
+    INSERT INTO events (event_id, event_type, routing_key, subject_type, subject_id,
+                        correlation_id, work_item_refs, envelope)
+    SELECT (r ->> 'event_id')::uuid, r ->> 'event_type', r ->> 'event_type',
+           r ->> 'subject_type', r ->> 'subject_id', r ->> 'correlation_id',
+           ARRAY(SELECT jsonb_array_elements_text(r -> 'work_item_refs')), r -> 'envelope'
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS t(r, n)
+    ORDER BY n
+"""
+_INSERT = text(_EVENTS)
+# Both inserts run whatever the claim finds; a duplicate's transaction is rolled back anyway.
+_INSERT_CLAIMING = text(
+    "WITH claimed AS (INSERT INTO processed_messages (consumer, message_id) "
+    "VALUES (:consumer, :message_id) ON CONFLICT DO NOTHING RETURNING 1), "
+    f"inserted AS ({_EVENTS}) SELECT count(*) FROM claimed"
+)
+_CLAIM_KEY = "imi.outbox.claim"
+
+
+class AlreadyProcessed(Exception):
+    """The consumed message was recorded by an earlier transaction: roll this one back."""
+
+
+def claim_with_events(session: AsyncSession, consumer: str, message_id: str) -> None:
+    """Record ``(consumer, message_id)`` as processed with the next events ``session`` writes."""
+    session.info[_CLAIM_KEY] = (consumer, message_id)
+
+
+def unclaimed(session: AsyncSession) -> tuple[str, str] | None:
+    """The claim no ``emit`` has written yet (the caller records it itself), if any."""
+    claim: tuple[str, str] | None = session.info.pop(_CLAIM_KEY, None)
+    return claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +98,8 @@ async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
         event_ids.append(event_id)
         rows.append(
             {
-                "event_id": event_id,
+                "event_id": str(event_id),
                 "event_type": event.event_type,
-                "routing_key": event.event_type,
                 "subject_type": event.subject_type,
                 "subject_id": str(event.subject_id),
                 "correlation_id": correlation_id,
@@ -72,6 +112,14 @@ async def emit(session: AsyncSession, *events: PendingEvent) -> list[uuid.UUID]:
                 ),
             }
         )
-    if rows:
-        await session.execute(insert(Event), rows)
+    if not rows:
+        return event_ids
+    claim = unclaimed(session)
+    if claim is None:
+        await session.execute(_INSERT, {"rows": json.dumps(rows)})
+        return event_ids
+    consumer, message_id = claim
+    params = {"rows": json.dumps(rows), "consumer": consumer, "message_id": message_id}
+    if not (await session.execute(_INSERT_CLAIMING, params)).scalar_one():
+        raise AlreadyProcessed(f"{consumer} already processed {message_id}")
     return event_ids

@@ -156,14 +156,14 @@ async def update_git_state(
     (``applied`` False), so a late, out-of-order report never overwrites newer state. A report
     on completed (inactive) work is a Conflict: its state is final.
     """
-    item = await _lock_reported_item(session, work_item_id, project_id, branch_name)
+    item, project = await _lock_reported_item(session, work_item_id, project_id, branch_name)
     synced_at = _sync_time(state)
     if item.last_sync_at is not None and synced_at < item.last_sync_at:
         return GitStateResult(work_item=item, applied=False, updated_fields=[])
     changed = _changed_git_fields(item, state)
     item = await _write_git_state(session, item.id, changed, synced_at)
     if changed:
-        await _emit_git_state(session, item, sorted(changed))
+        await _emit_git_state(session, item, project, sorted(changed))
     return GitStateResult(work_item=item, applied=True, updated_fields=sorted(changed))
 
 
@@ -172,29 +172,32 @@ async def _lock_reported_item(
     work_item_id: uuid.UUID | None,
     project_id: uuid.UUID | None,
     branch_name: str | None,
-) -> WorkItem:
-    """The addressed work item, row-locked so concurrent reports apply one after the other."""
+) -> tuple[WorkItem, Project]:
+    """The addressed work item, row-locked so concurrent reports apply one after the other,
+    and its project (not locked), read in the same statement: the events need its name."""
+    target = select(WorkItem, Project).join(Project, col(Project.id) == col(WorkItem.project_id))
     if work_item_id is None:
         if project_id is None or not branch_name:
             raise ValidationFailed(
                 "address the work item by id or by project_id and branch_name",
                 field="work_item_id",
             )
-        target = select(WorkItem).where(
+        target = target.where(
             col(WorkItem.project_id) == project_id,
             col(WorkItem.branch_name) == branch_name,
             col(WorkItem.active),
         )
     else:
-        target = select(WorkItem).where(col(WorkItem.id) == work_item_id)
-    item = (
+        target = target.where(col(WorkItem.id) == work_item_id)
+    row = (
         await session.execute(
-            target.with_for_update(), execution_options={"populate_existing": True}
+            target.with_for_update(of=WorkItem), execution_options={"populate_existing": True}
         )
-    ).scalar_one_or_none()
-    if item is None:
+    ).one_or_none()
+    if row is None:
         key = work_item_id or f"{project_id}:{branch_name}"
         raise NotFound("work item", key, field="work_item_id" if work_item_id else "branch_name")
+    item, project = row
     if not item.active:
         # Finished work keeps the state it ended with; a late report must not rewrite it.
         how = item.completion_type or "deactivated"
@@ -202,7 +205,7 @@ async def _lock_reported_item(
             f"work item {item.id} is no longer active ({how}); its git state is final",
             field="work_item_id",
         )
-    return item
+    return item, project
 
 
 def _sync_time(state: GitState) -> datetime:
@@ -241,9 +244,9 @@ async def _write_git_state(
     return result.scalar_one()
 
 
-async def _emit_git_state(session: AsyncSession, item: WorkItem, updated: list[str]) -> None:
-    project = await session.get(Project, item.project_id)
-    assert project is not None  # foreign key
+async def _emit_git_state(
+    session: AsyncSession, item: WorkItem, project: Project, updated: list[str]
+) -> None:
     await emit(
         session,
         PendingEvent(
