@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.compat.bloodbank import BadMessage, Incoming, parse_message
 from imi.errors import Conflict, NotFound, ValidationFailed
@@ -18,6 +18,7 @@ from imi.messaging.consumers import commands, consumers
 from imi.messaging.consumers.handling import Consumer, Outcome, Route, Skip
 from imi.outbox.models import Event, ProcessedMessage
 from imi.projects.models import Project
+from imi.work.models import WorkItem
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -114,3 +115,36 @@ async def test_a_key_no_route_names_is_recorded_and_skipped(sessions: Sessions) 
     consumer = Consumer("test.queue", [Route(("x.y",), raising(RuntimeError()))], sessions)
     assert await consumer.process(incoming("x.z", {})) is Outcome.SKIPPED
     assert await count(sessions, ProcessedMessage) == 1
+
+
+async def test_an_event_is_recorded_with_its_events_and_a_duplicate_rolls_back(
+    engine: AsyncEngine, sessions: Sessions
+) -> None:
+    from tests.factories import make_project, make_work_item
+    from tests.round_trips import round_trips
+
+    async with sessions() as s, s.begin():
+        item = await make_work_item(s, await make_project(s), worktree_path="/w/rt")
+    consumer = consumers(sessions)["imi_git_sync_queue"]
+    report = incoming("git.sync_completed", {"worktree_path": "/w/rt", "ahead": 3}, "m-rt")
+    async with round_trips(engine) as seen:
+        assert await consumer.process(report) is Outcome.DONE
+    # The record rides in the events' statement: no statement of its own.
+    writes = [s for s in seen.statements if "processed_messages" in s]
+    assert len(writes) == 1 and "INSERT INTO events" in writes[0]
+    # The same message again (another body): recognized after its effect, which is rolled back.
+    again = incoming("git.sync_completed", {"worktree_path": "/w/rt", "ahead": 9}, "m-rt")
+    assert await consumer.process(again) is Outcome.DUPLICATE
+    async with sessions() as s:
+        stored = await s.get(WorkItem, item.id)
+    assert stored is not None and stored.ahead_of_trunk == 3
+    assert await count(sessions, ProcessedMessage) == 1
+    assert await event_types(sessions) == [
+        "imi.work.git_state_updated",
+        "imi.worktree.git_state_updated",
+    ]
+    # A message that changes nothing writes no event: it is recorded on its own.
+    same = incoming("git.sync_completed", {"worktree_path": "/w/rt", "ahead": 3}, "m-rt-2")
+    assert await consumer.process(same) is Outcome.DONE
+    assert await consumer.process(same) is Outcome.DUPLICATE
+    assert await count(sessions, ProcessedMessage) == 2

@@ -7,10 +7,13 @@
 2. Take the message's place in line (``ordering``): the prefetch window is handled
    concurrently, but a message waits for the earlier ones about the same subject (its route's
    ``subjects``; a route without them is handled one message at a time, as a barrier).
-3. One transaction: insert ``processed_messages(consumer, message_id)`` with ``ON CONFLICT DO
-   NOTHING`` (a duplicate or a redelivery of a handled message stops here), call the domain
-   service, commit, ack. The message's correlation id is set meanwhile, so every event the
-   handler causes carries it.
+3. One transaction: call the domain service, record ``processed_messages(consumer,
+   message_id)`` with ``ON CONFLICT DO NOTHING``, commit, ack. The record rides in the
+   statement of the first events the handler writes (``outbox.claim_with_events``), or is its
+   own statement when it writes none; a message recorded before (a duplicate, a redelivery of
+   a handled message) rolls the transaction back and is acked. Commands are recorded before
+   the handler runs (their failures are answered in a transaction of their own). The message's
+   correlation id is set meanwhile, so every event the handler causes carries it.
 4. Outcomes other than success:
    - ``BadMessage`` (schema-invalid payload, a number out of its column's range),
      ``ValidationFailed`` and a value the database refuses (SQLSTATE class 22): dead-lettered;
@@ -48,9 +51,10 @@ from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
 from imi.messaging.consumers.delivery import order_of
 from imi.messaging.consumers.ordering import SubjectOrder, Subjects, Turn
-from imi.outbox import PendingEvent, emit
+from imi.outbox import AlreadyProcessed, PendingEvent, claim_with_events, emit, unclaimed
 
 log = get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Incoming], Awaitable[None]]
 # The subjects a message is about (``kind:value`` keys), read from the parsed message without
@@ -108,6 +112,11 @@ async def claim(session: AsyncSession, consumer: str, message_id: str) -> bool:
     """Record the message as processed; False when it already was (a duplicate)."""
     params = {"consumer": consumer, "message_id": message_id}
     return (await session.execute(_CLAIM, params)).first() is not None
+
+
+def _duplicate(fields: dict[str, str]) -> Outcome:
+    log.info("duplicate message ignored", **fields)
+    return Outcome.DUPLICATE
 
 
 def failure_payload(incoming: Incoming, code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -256,19 +265,29 @@ class Consumer:
             return Outcome.SKIPPED
         route = self.route(incoming.routing_key)
         if route is None:
-            await self._record(incoming)
+            if not await self._record(incoming):
+                return _duplicate(fields)
             log.info("no handler for routing key; skipped", **fields)
             return Outcome.SKIPPED
         try:
             async with unit_of_work(self.sessions) as session:
-                if not await claim(session, self.name, incoming.message_id):
-                    log.info("duplicate message ignored", **fields)
-                    return Outcome.DUPLICATE
+                if route.failure_event:
+                    # A command is recorded first: a failure is answered in its own transaction.
+                    if not await claim(session, self.name, incoming.message_id):
+                        return _duplicate(fields)
+                else:
+                    # Recorded with the events it causes, in their statement (a round trip less).
+                    claim_with_events(session, self.name, incoming.message_id)
                 await route.handler(session, incoming)
+                if unclaimed(session) and not await claim(session, self.name, incoming.message_id):
+                    raise AlreadyProcessed(incoming.message_id)  # rolls the effect back
+        except AlreadyProcessed:
+            return _duplicate(fields)
         except BadMessage as exc:
             return await self._malformed(incoming, route, fields, str(exc), field=exc.field)
         except Skip as exc:
-            await self._record(incoming)
+            if not await self._record(incoming):
+                return _duplicate(fields)
             log.info("nothing to update; skipped", **fields, reason=str(exc))
             return Outcome.SKIPPED
         except (DomainError, DBAPIError) as error:
@@ -287,7 +306,8 @@ class Consumer:
                 # A value that can never be stored (or a rule it breaks): retrying cannot help.
                 log.warning("invalid message dead-lettered", **fields, reason=failure.message)
                 return Outcome.DEAD
-            await self._record(incoming)
+            if not await self._record(incoming):
+                return _duplicate(fields)
             log.info(
                 "message not applicable; skipped",
                 **fields,
@@ -295,7 +315,7 @@ class Consumer:
                 reason=failure.message,
             )
             return Outcome.SKIPPED
-        if log.isEnabledFor(logging.DEBUG):  # structlog renders before the level filter
+        if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog renders before it filters
             log.debug("message handled", **fields)
         return Outcome.DONE
 
@@ -316,9 +336,10 @@ class Consumer:
         log.warning("invalid message dead-lettered", **fields, reason=reason)
         return Outcome.DEAD
 
-    async def _record(self, incoming: Incoming) -> None:
+    async def _record(self, incoming: Incoming) -> bool:
+        """Record the message as processed; False when it already was."""
         async with unit_of_work(self.sessions) as session:
-            await claim(session, self.name, incoming.message_id)
+            return await claim(session, self.name, incoming.message_id)
 
     async def _answer(
         self, incoming: Incoming, event_type: str, code: str, message: str, **details: Any
