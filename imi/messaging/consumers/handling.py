@@ -4,9 +4,10 @@
    beyond the bounds (``compat.bloodbank``: 1 MiB, 64 levels), not an accepted shape, or any
    exception while decoding: reject without requeue, so it lands in ``<queue>.dlq`` at once and
    never holds a prefetch slot.
-2. Take the message's place in line (``ordering``): the prefetch window is handled
-   concurrently, but a message waits for the earlier ones about the same subject (its route's
-   ``subjects``; a route without them is handled one message at a time, as a barrier).
+2. Take the message's place in line, in the channel's delivery order (``delivery``,
+   ``ordering``): the prefetch window is handled concurrently, but a message waits for the
+   earlier ones about the same subject (its route's ``subjects``; a route without them is
+   handled one message at a time, as a barrier).
 3. One transaction: call the domain service, record ``processed_messages(consumer,
    message_id)`` with ``ON CONFLICT DO NOTHING``, commit, ack. The record rides in the
    statement of the first events the handler writes (``outbox.claim_with_events``), or is its

@@ -12,7 +12,6 @@ A message with no subjects (``frozenset()``) waits for nothing but a barrier.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 
 Subjects = frozenset[str] | None
 
@@ -86,8 +85,3 @@ class SubjectOrder:
         for subject in turn._subjects or ():
             if self._tails.get(subject) is turn._done:
                 del self._tails[subject]
-
-
-def subjects_of(*parts: Iterable[str | None]) -> frozenset[str]:
-    """The non-empty keys among ``parts`` (helpers build them as ``kind:value``)."""
-    return frozenset(key for group in parts for key in group if key)
