@@ -7,7 +7,7 @@ the batch size (the keys are bound as one array parameter).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Generic, Protocol, TypeVar
@@ -123,6 +123,13 @@ def plain_columns(model: type[Any]) -> tuple[Any, ...]:
     return prefixed_columns(model, "")
 
 
+def columns_except(model: type[Any], omit: Collection[str]) -> tuple[Any, ...]:
+    """:func:`plain_columns` without the attributes named in ``omit`` (a reader that never
+    reads ``meta`` need not have every row's JSON decoded)."""
+    columns = plain_columns(model)
+    return tuple(c for c in columns if c.key not in omit) if omit else columns
+
+
 _LABELLED: dict[tuple[type[Any], str], tuple[Any, ...]] = {}
 
 
@@ -152,9 +159,11 @@ async def reached_rows(
     joins: Sequence[tuple[Any, Any]],
     *,
     order_by: Sequence[Any],
+    omit: Collection[str] = (),
 ) -> list[tuple[Any, Any]]:
-    """:func:`reached` with plain rows (:func:`plain_columns`) for the ``target`` rows."""
-    stmt = select(key.label("parent_key"), *plain_columns(target))
+    """:func:`reached` with plain rows (:func:`columns_except` ``omit``) for the ``target``
+    rows."""
+    stmt = select(key.label("parent_key"), *columns_except(target, omit))
     for table, on in joins:
         stmt = stmt.join(table, on)
     stmt = stmt.where(among(key, keys)).order_by(*order_by)
@@ -171,12 +180,13 @@ async def windowed_rows(
     limit: int,
     order_by: tuple[Any, ...],
     conditions: Sequence[Any] = (),
+    omit: Collection[str] = (),
 ) -> dict[Any, PageOf[Any]]:
-    """:func:`windowed` with plain rows (:func:`plain_columns`): the same pages, the same
-    totals, the same statement count."""
+    """:func:`windowed` with plain rows (:func:`columns_except` ``omit``): the same pages,
+    the same totals, the same statement count."""
     rank = func.row_number().over(partition_by=parent_column, order_by=order_by).label("rank")
     total = func.count().over(partition_by=parent_column).label("total")
-    columns = plain_columns(model)
+    columns = columns_except(model, omit)
     inner = (
         select(*columns, rank, total, parent_column.label("parent"))
         .where(among(parent_column, parent_ids), *conditions)

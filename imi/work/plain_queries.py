@@ -3,7 +3,7 @@ that only shape rows into a response (the GraphQL loaders)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +21,11 @@ async def work_page_rows(
     *,
     offset: int,
     limit: int,
+    omit: Collection[str] = (),
 ) -> dict[Any, PageOf[Any]]:
-    """:func:`imi.work.queries.work_pages` as plain rows: one page of each parent's work
-    items, most recently active first, in one statement for all the parents."""
+    """:func:`imi.work.queries.work_pages` as plain rows (without the attributes in
+    ``omit``): one page of each parent's work items, most recently active first, in one
+    statement for all the parents."""
     return await windowed_rows(
         session,
         WorkItem,
@@ -33,4 +35,5 @@ async def work_page_rows(
         limit=limit,
         order_by=RECENT_FIRST,
         conditions=_work_conditions(filters),
+        omit=omit,
     )

@@ -26,6 +26,9 @@ L = TypeVar("L", bound="Loader[Any, Any]")
 P = TypeVar("P", bound=Hashable)
 G = TypeVar("G", bound=Hashable)
 
+# What a loader of plain rows leaves out for a document that reads no metadata.
+NO_META = ("meta",)
+
 # A domain batch query: ``(session, keys) -> [(key, row), ...]``.
 PairQuery = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[Sequence[tuple[uuid.UUID, Any]]]]
 

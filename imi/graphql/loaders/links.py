@@ -7,9 +7,10 @@ share their batches.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from imi.graphql.loaders import ById, Grouped, Related
+from imi.graphql.loaders import NO_META, ById, Grouped, Related
 from imi.links import plain_queries, queries
 from imi.links.models import Deployment, PullRequest, Ticket
 from imi.work.models import WorkItem
@@ -41,6 +42,25 @@ class PullRequestsByWorkItem(Grouped[Any], query=plain_queries.pull_request_rows
 
 
 class DeploymentsByWorkItem(Related[Any], query=plain_queries.deployment_rows_of_work_items):
+    pass
+
+
+# The same without ``meta`` (for a document that reads no metadata: no JSON decoded per row).
+class TicketsByWorkItemLean(
+    Grouped[Any], query=partial(plain_queries.ticket_link_rows_of_work_items, omit=NO_META)
+):
+    pass
+
+
+class PullRequestsByWorkItemLean(
+    Grouped[Any], query=partial(plain_queries.pull_request_rows_of_work_items, omit=NO_META)
+):
+    pass
+
+
+class DeploymentsByWorkItemLean(
+    Related[Any], query=partial(plain_queries.deployment_rows_of_work_items, omit=NO_META)
+):
     pass
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.batches import PageOf
-from imi.graphql.loaders import ById, Pages
+from imi.graphql.loaders import NO_META, ById, Pages
 from imi.graphql.pagination import Window
 from imi.work import plain_queries
 from imi.work.models import WorkFilter, WorkItem, WorkStatus
@@ -48,13 +48,20 @@ class WorkPages(Pages[Any, WorkQuery, Any]):
     """One page of work items per project or per owner (``parent``) under one query."""
 
     parent: ClassVar[Literal["project", "owner"]]
+    omit: ClassVar[tuple[str, ...]] = ()
 
     async def fetch(
         self, session: AsyncSession, query: WorkQuery, parents: list[Any]
     ) -> dict[Any, WorkPage]:
         window, filters = query.window, query.filters()
         return await plain_queries.work_page_rows(
-            session, self.parent, parents, filters, offset=window.offset, limit=window.limit
+            session,
+            self.parent,
+            parents,
+            filters,
+            offset=window.offset,
+            limit=window.limit,
+            omit=self.omit,
         )
 
 
@@ -64,3 +71,9 @@ class WorkItemsByProject(WorkPages):
 
 class WorkItemsByOwner(WorkPages):
     parent = "owner"
+
+
+class WorkItemsByProjectLean(WorkItemsByProject):
+    """Without ``meta``, for a document that reads no metadata (no JSON decoded per row)."""
+
+    omit = NO_META

@@ -12,21 +12,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from imi.graphql import enums as _enums  # noqa: F401  (the enums first, as schema.py)
 from imi.graphql.links import Deployment, PullRequest, Ticket, TicketLinkEdge
 from imi.graphql.loaders.components import ComponentsByProject
 from imi.graphql.loaders.links import (
     DeploymentsByTicket,
     DeploymentsByWorkItem,
+    DeploymentsByWorkItemLean,
     PullRequestsByDeployment,
     PullRequestsByTicket,
     PullRequestsByWorkItem,
+    PullRequestsByWorkItemLean,
     TicketsByDeployment,
     TicketsByWorkItem,
+    TicketsByWorkItemLean,
     WorkItemsByDeployment,
     WorkItemsByTicket,
 )
 from imi.graphql.loaders.projects import CountsByProject, ProjectById
-from imi.graphql.loaders.work import WorkItemById, WorkItemsByProject
+from imi.graphql.loaders.work import WorkItemById, WorkItemsByProject, WorkItemsByProjectLean
 from imi.graphql.pagination import Connection, Window, connection
 from imi.graphql.planned.loads import Loads
 from imi.graphql.planned.plan import Batch, Level
@@ -74,6 +78,11 @@ def _ids(level: Level, name: str = "uuid") -> list[Any]:
     return [level.read(source, name) for source in level.sources]
 
 
+def _lean(level: Level) -> bool:
+    """Whether the document reads no metadata below this field: its rows may go without."""
+    return "metadata" not in level.reads_below
+
+
 def _same(row: Any) -> Any:
     return row
 
@@ -90,7 +99,8 @@ async def connection_nodes(load: Loads, level: Level, kwargs: dict[str, Any]) ->
 async def project_work_items(load: Loads, level: Level, kwargs: dict[str, Any]) -> list[Any]:
     window = Window.of(kwargs.get("first"), kwargs.get("after"))
     query = work_query(kwargs.get("filter"), window)
-    pages = await load(WorkItemsByProject, [(i, query) for i in _ids(level)])
+    loader = WorkItemsByProjectLean if _lean(level) else WorkItemsByProject
+    pages = await load(loader, [(i, query) for i in _ids(level)])
     return [connection(page, window, _same) for page in pages]
 
 
@@ -115,7 +125,7 @@ async def work_item_project(load: Loads, level: Level, kwargs: dict[str, Any]) -
 
 @batch_of(WorkItem, "tickets")
 async def work_item_tickets(load: Loads, level: Level, kwargs: dict[str, Any]) -> list[Any]:
-    rows = await load(TicketsByWorkItem, _ids(level))
+    rows = await load(TicketsByWorkItemLean if _lean(level) else TicketsByWorkItem, _ids(level))
     # The edge holds the ticket's row: the runner reads it as Ticket.from_row would.
     return [
         [
@@ -128,12 +138,14 @@ async def work_item_tickets(load: Loads, level: Level, kwargs: dict[str, Any]) -
 
 @batch_of(WorkItem, "pull_requests")
 async def work_item_pull_requests(load: Loads, level: Level, kwargs: dict[str, Any]) -> list[Any]:
-    return await load(PullRequestsByWorkItem, _ids(level))
+    loader = PullRequestsByWorkItemLean if _lean(level) else PullRequestsByWorkItem
+    return await load(loader, _ids(level))
 
 
 @batch_of(WorkItem, "deployments")
 async def work_item_deployments(load: Loads, level: Level, kwargs: dict[str, Any]) -> list[Any]:
-    return await load(DeploymentsByWorkItem, _ids(level))
+    loader = DeploymentsByWorkItemLean if _lean(level) else DeploymentsByWorkItem
+    return await load(loader, _ids(level))
 
 
 # --- tickets, pull requests, deployments ---------------------------------------------------

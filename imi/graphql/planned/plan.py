@@ -51,10 +51,12 @@ class Kind(Enum):
 
 @dataclass(slots=True)
 class Level:
-    """What a batch resolver gets: the sources of one level and how to read them."""
+    """What a batch resolver gets: the sources of one level, how to read them, and the plain
+    fields the document reads anywhere below the field (so a loader may leave columns out)."""
 
     sources: list[Any]
     read: Callable[[Any, str], Any]
+    reads_below: frozenset[str]  # no default: leaving columns out must be decided
 
 
 # A resolver's batch form: (the run's loads, level, converted arguments) -> a value a source.
@@ -74,6 +76,8 @@ class PlannedField:
     root: Callable[..., Awaitable[Any]] | None = None  # a root field's planned form, if any
     # The fields selected on each object type the value may be (one entry for an object type).
     children: dict[str, list[PlannedField]] = field(default_factory=dict)
+    # The Python names of the plain fields read anywhere below this field.
+    reads_below: frozenset[str] = frozenset()
 
 
 class Planner:
@@ -179,6 +183,13 @@ class Planner:
             planned.children[object_type.name] = self.fields(
                 object_type, collected.grouped_field_set
             )
+        below: set[str] = set()
+        for children in planned.children.values():
+            for child in children:
+                below |= child.reads_below
+                if child.kind is Kind.PLAIN and child.strawberry is not None:
+                    below.add(child.strawberry.python_name)
+        planned.reads_below = frozenset(below)
 
 
 def _selections_collected_only(selection_set: SelectionSetNode | None) -> bool:

@@ -107,7 +107,7 @@ class Runner:
             else:
                 assert planned.batch is not None
                 values = await planned.batch(
-                    self.loads, Level(sources, reader(cls)), planned.kwargs
+                    self.loads, Level(sources, reader(cls), planned.reads_below), planned.kwargs
                 )
             completed = await self.complete(planned, planned.return_type, values)
             for item, value in zip(out, completed, strict=True):
