@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.app import create_app
+from imi.auth.keys import create_key
+from imi.auth.models import Scope
 from imi.components.models import ComponentCreate
 from imi.components.service import register_component
 from imi.graphql import router
@@ -180,12 +182,17 @@ class Both:
     normal: httpx.AsyncClient
     runs: list[str]
 
-    async def same(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+    async def same(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         body = {"query": query, "variables": variables or {}}
         self.runs.clear()
-        planned = await self.planned.post("/graphql", json=body)
+        planned = await self.planned.post("/graphql", json=body, headers=headers)
         path = list(self.runs)
-        normal = await self.normal.post("/graphql", json=body)
+        normal = await self.normal.post("/graphql", json=body, headers=headers)
         assert (planned.status_code, planned.content) == (normal.status_code, normal.content)
         self.runs[:] = path
         return planned
@@ -233,6 +240,22 @@ async def test_dashboard(both: Both, data: Seeded) -> None:
     answer = await both.same(DASHBOARD)
     assert both.runs == ["planned"]
     assert answer.json()["data"]["projects"]["totalCount"] == 2
+
+
+async def test_a_restricted_key_reads_its_projects_only(
+    both: Both, data: Seeded, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Row-level security applies on the request's read session, which the planned path uses.
+    async with sessions() as session, session.begin():
+        key = await create_key(
+            session, name="one", scope=Scope.READ, project_ids=[data.links.project.id]
+        )
+    headers = {"authorization": f"Bearer {key.secret}"}
+    answer = await both.same(DASHBOARD, headers=headers)
+    assert both.runs == ["planned"]
+    assert [p["name"] for p in answer.json()["data"]["projects"]["nodes"]] == ["app"]
+    await both.same(TRACE, {"type": "TICKET", "id": "PROJ-1"}, headers=headers)
+    assert both.runs == ["planned"]
 
 
 @pytest.mark.parametrize(
