@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from benchmarks.server import (
 )
 
 HERE = Path(__file__).resolve().parent
+WORKERS_START_TIMEOUT = 180.0
 # iMi's pool: IMI_DB_POOL_SIZE (10) + IMI_DB_MAX_OVERFLOW (20); the floor gets as many.
 FLOOR_POOL = 30
 # Measured again at c=50 against `imi serve --workers N`: the cheap reads (issue 14's throughput
@@ -143,6 +145,8 @@ class Runner:
         self.floors: dict[str, dict[str, Any]] = {}
         self.profiles: dict[str, str] = {}
         self.peers: dict[str, Any] = {}
+        self.failures: dict[str, str] = {}
+        self.starts: dict[str, float] = {}  # server -> seconds until healthy
         self.seq = 0
 
     def selected(self, op: Operation) -> bool:
@@ -191,16 +195,18 @@ class Runner:
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
         try:
             server.start()
+            self.starts["imi serve"] = round(server.started_in, 1)
             log(f"imi serve pid {server.pid} on {server.base_url}")
             await self.http(server, pool, fixtures)
-            await self.postgraphile(server, pool, fixtures)
+            # A phase that fails is reported; the figures of the others are kept.
+            await self._phase("postgraphile", self.postgraphile(server, pool, fixtures))
             if self.args.agents and not self.args.only:
-                await self.mix(server, pool, fixtures)
+                await self._phase("mix", self.mix(server, pool, fixtures))
             if not self.args.skip_events:
-                await self.events(server, pool, fixtures)
+                await self._phase("events", self.events(server, pool, fixtures))
             server.stop()
             if self.args.workers > 1:
-                await self.multi_worker(pool, fixtures)
+                await self._phase("workers", self.multi_worker(pool, fixtures))
         finally:
             pool.shutdown(cancel_futures=True)
             server.stop()
@@ -234,6 +240,8 @@ class Runner:
             "floors": self.floors,
             "profiles": self.profiles,
             "peers": self.peers,
+            "failures": self.failures,
+            "server_start_s": self.starts,
         }
         doc["issue_targets"] = report.issue_targets(results, self.floors)
         json_path, md_path = report.write(out, doc)
@@ -243,6 +251,13 @@ class Runner:
         print()
         print(report.markdown(doc))
         return json_path
+
+    async def _phase(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Exception as exc:
+            self.failures[name] = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"the {name} phase failed, the run goes on: {self.failures[name]}")
 
     async def _wait_outbox(self, server: Server, within: float = 120.0) -> None:
         """Let the relay publish what the last write benchmark queued before going on."""
@@ -384,14 +399,27 @@ class Runner:
             workers=workers,
         )
         try:
-            server.start()
-            log(f"imi serve --workers {workers} pid {server.pid} on {server.base_url}")
+            # N workers start slower than one (each imports the app; on a loaded machine uvicorn's
+            # health check may restart a worker still starting): a longer wait, and its time.
+            server.start(timeout=WORKERS_START_TIMEOUT)
+            log(
+                f"imi serve --workers {workers} pid {server.pid} on {server.base_url}, "
+                f"healthy after {server.started_in:.1f} s"
+            )
+            self.starts[f"imi serve --workers {workers}"] = round(server.started_in, 1)
             level = CONCURRENT_AGENTS
             for op in ops:
                 budget = Budget(level, self.args.duration, self.args.max_requests, self.args.warmup)
                 self.seq += 10_000_000
                 job = HttpJob(op.key, server.base_url, fx, budget, self.seq)
+                before = server.child_pids()
                 result = await self._job(server, pool, run_http, job)
+                # uvicorn replaces a worker that misses its health check (5 s): on a loaded
+                # machine that happens mid-measurement, and the row measures fewer workers.
+                restarts = len(server.child_pids() - before)
+                if restarts:
+                    result["worker_restarts"] = restarts
+                    log(f"  {restarts} worker(s) of imi serve replaced during the measurement")
                 row = {
                     "key": op.key,
                     "label": f"{op.label}, `--workers {workers}`",

@@ -160,6 +160,8 @@ def table(results: list[dict[str, Any]], floors: dict[tuple[str, str], dict[str,
             ratio = f"{row['p50_ms'] / floor['p50_ms']:.1f}x"
         target, result = verdict(row["key"], row)
         errors = f" ({row['errors']} errors)" if row.get("errors") else ""
+        if row.get("worker_restarts"):
+            errors += f" ({row['worker_restarts']} worker restarts)"
         lines.append(
             f"| {row['label']}{errors} | {row['concurrency']} | {_ms(row.get('p50_ms'))} | "
             f"{_ms(row.get('p95_ms'))} | {_ms(row.get('p99_ms'))} | {_rate(row.get('rps'))} | "
@@ -200,6 +202,8 @@ def _judge(
             why += " (needs the PostGraphile peer)"
         return None, "—", why
     errors = f"; {row['errors']} errors" if row.get("errors") else ""
+    if row.get("worker_restarts"):
+        errors += f"; {row['worker_restarts']} worker restarts"
     workers = f"`--workers {row['workers']}`: " if row.get("workers") else ""
     c = str(row["concurrency"])
     if target.measure in ("p50_vs_floor", "rps_vs_floor"):
@@ -354,6 +358,18 @@ def _background_note(m: dict[str, Any]) -> list[str]:
     return [f"Machine idle before the run ({busy:.0f}% busy).", ""]
 
 
+def _run_notes(doc: dict[str, Any]) -> list[str]:
+    """Phases that failed (their rows are missing) and how long the servers took to start."""
+    notes = []
+    for phase, error in doc.get("failures", {}).items():
+        notes += [f"**The {phase} phase failed** (its rows are missing): {error}", ""]
+    starts = doc.get("server_start_s", {})
+    if starts:
+        text = ", ".join(f"`{name}` {seconds:g} s" for name, seconds in starts.items())
+        notes += [f"Servers healthy (broker connected) after: {text}.", ""]
+    return notes
+
+
 def markdown(doc: dict[str, Any]) -> str:
     ds = doc["dataset"]
     rows = ds["rows"]
@@ -364,6 +380,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Machine: {machine_line(doc['machine'])}.",
         "",
         *_background_note(doc["machine"]),
+        *_run_notes(doc),
         f"Dataset: {rows['projects']:,} projects, {rows['work_items']:,} work items, "
         f"{rows['tickets']:,} tickets / {rows['ticket_links']:,} links, "
         f"{rows['pull_requests']:,} PRs, {rows['deployments']:,} deployments / "

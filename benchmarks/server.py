@@ -73,6 +73,7 @@ class Server:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.started_in = 0.0  # seconds from the start to the first healthy answer
 
     def start(self, timeout: float = 60.0) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ class Server:
             with contextlib.suppress(httpx.HTTPError):
                 health = httpx.get(f"{self.base_url}/health", timeout=2.0).json()
                 if health.get("broker", {}).get("status") == "connected":
+                    self.started_in = timeout - (deadline - time.monotonic())
                     return
             time.sleep(0.25)
         raise RuntimeError(f"imi serve did not become healthy; see {self.log_path}")
@@ -101,6 +103,12 @@ class Server:
     def health(self) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.base_url}/health", timeout=5.0).json()
         return body
+
+    def child_pids(self) -> set[int]:
+        """The server's child processes (its workers): a pid that changes is a restart."""
+        with contextlib.suppress(psutil.Error):
+            return {child.pid for child in psutil.Process(self.pid).children()}
+        return set()
 
     def cpu_seconds(self) -> float:
         """CPU seconds of the server: its process and, with ``--workers``, every worker."""
