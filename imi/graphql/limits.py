@@ -269,14 +269,14 @@ class FairPreparation(SchemaExtension):
 
     def _validation_key(self) -> tuple[str, str | None, str] | None:
         """What validation depends on beyond the schema: the document, the caller's scope and
-        whether it is restricted to projects (the scope rule), the variables (the cost
-        rule)."""
+        whether it is restricted to projects (the scope rule), the variables the cost rule
+        reads (:func:`cost_variables`)."""
         context = self.execution_context
         if not context.query:
             return None
         principal = getattr(context.context, "principal", None) or current_principal()
         try:
-            variables = json.dumps(context.variables or {}, sort_keys=True)
+            variables = json.dumps(cost_variables(context.variables), sort_keys=True)
         except (TypeError, ValueError):
             return None
         if len(variables) > 10_000:
@@ -285,6 +285,23 @@ class FairPreparation(SchemaExtension):
         if principal is not None:
             scope = principal.scope.value + (":restricted" if principal.restricted else "")
         return (context.query, scope, variables)
+
+
+# Stands for a variable whose value the cost rule reads as "not an Int" (whatever it is).
+NOT_AN_INT = "<not an int>"
+
+
+def cost_variables(variables: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The variables as the cost rule sees them (imi/graphql/cost.py reads a variable only as
+    a page size: an Int, null, absent, or anything else, which counts as the default). Two
+    requests that differ only in other values (a trace's entity id) validate alike, so the
+    validation of one serves the other."""
+    return {
+        name: value
+        if value is None or (isinstance(value, int) and not isinstance(value, bool))
+        else NOT_AN_INT
+        for name, value in (variables or {}).items()
+    }
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -314,5 +331,6 @@ __all__ = [
     "Measure",
     "Measurer",
     "PreparedDocuments",
+    "cost_variables",
     "json_depth_exceeds",
 ]

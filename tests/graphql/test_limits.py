@@ -6,6 +6,7 @@ value. Introspection stays usable (GraphiQL needs it) and GET /graphql serves Gr
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from graphql import get_introspection_query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imi.app import create_app
+from imi.graphql.limits import cost_variables
 from tests.graphql.conftest import settings
 
 Client = Callable[..., Any]
@@ -157,3 +159,13 @@ async def test_get_with_html_accept_serves_graphiql(default_client: httpx.AsyncC
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "graphiql" in response.text.lower()
+
+
+def test_validation_keys_on_the_variables_the_cost_rule_reads() -> None:
+    # A trace's entity id changes with every request: the validation of one serves the next.
+    assert cost_variables({"id": "PROJ-1"}) == cost_variables({"id": "PROJ-2"})
+    # Page sizes, nulls and absence each cost differently: each is its own key.
+    keys = [{"first": 10}, {"first": 500}, {"first": None}, {}, {"first": "10"}, {"first": True}]
+    assert len({json.dumps(cost_variables(k), sort_keys=True) for k in keys}) == len(keys) - 1
+    # A value that is not an Int costs the default, whatever it is ("10" and true alike).
+    assert cost_variables({"first": "10"}) == cost_variables({"first": True})
