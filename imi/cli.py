@@ -191,6 +191,9 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
     return server.started
 
 
+WORKER_STARTUP_SECONDS = 60
+
+
 def _run_workers(options: dict[str, Any], database_url: str, workers: int) -> bool:
     """Serve from ``workers`` processes sharing one socket, until a signal.
 
@@ -217,7 +220,16 @@ def _run_workers(options: dict[str, Any], database_url: str, workers: int) -> bo
             super().handle_term()
 
     os.environ[WORKER_DATABASE_URL] = database_url  # the spawned workers inherit it
-    config = uvicorn.Config("imi.app:create_app_from_env", factory=True, workers=workers, **options)
+    config = uvicorn.Config(
+        "imi.app:create_app_from_env",
+        factory=True,
+        workers=workers,
+        # A worker imports the whole app before it answers the supervisor's first ping; on a
+        # loaded machine that took longer than uvicorn's 5 s, and workers were killed and
+        # restarted in a loop. Later pings are answered by a thread, whatever the loop does.
+        timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
+        **options,
+    )
     sock = config.bind_socket()
     log.info("starting workers", workers=workers)
     try:
