@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imi.errors import ValidationFailed
 from imi.links.models import (
+    MAX_DEPLOY_WORK_ITEMS,
     DeploymentInput,
     DeploymentResult,
     PullRequestResult,
     TicketLinkResult,
 )
 from imi.links.trace_graph import Trace, TraceEdge, TraceNode
-from imi.models_base import Input
+from imi.models_base import Identifier, Input, Metadata, Name
 from imi.serialize import jsonable
 
 
@@ -122,14 +123,17 @@ class DeploymentIn(Input):
     """A deploy of one work item (``work_item_id``, the PRD's form) or several
     (``work_item_ids``): exactly one of the two."""
 
-    deploy_id: str
-    environment: str
-    commit_hash: str | None = None
+    # The domain input's bounds, checked here so a bad value is a 400 naming its field.
+    deploy_id: Identifier
+    environment: Name
+    commit_hash: Identifier | None = None
     work_item_id: uuid.UUID | None = None
-    work_item_ids: list[uuid.UUID] | None = Field(default=None, min_length=1)
-    status: str = Field(default="succeeded", description="Kept as sent, e.g. succeeded, failed.")
+    work_item_ids: list[uuid.UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_DEPLOY_WORK_ITEMS
+    )
+    status: Name = Field(default="succeeded", description="Kept as sent, e.g. succeeded, failed.")
     deployed_at: datetime | None = Field(default=None, description="Naive times are UTC.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     def to_domain(self) -> DeploymentInput:
         single, several = self.work_item_id, self.work_item_ids

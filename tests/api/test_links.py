@@ -302,6 +302,11 @@ async def test_deploy_to_another_environment_is_a_conflict(
         ({"work_item_id": "WORK", "environment": ""}, 400, "environment"),
         ({"work_item_id": "WORK", "status": ""}, 400, "status"),
         ({"work_item_id": "WORK", "deployed_at": "yesterday"}, 422, "deployed_at"),
+        # Bounds of the domain input, checked at the edge (a fuzzer found these as 500s).
+        ({"work_item_id": "WORK", "metadata": {"k\u0000": {}}}, 422, "metadata"),
+        ({"work_item_id": "WORK", "deploy_id": "d" * 300}, 422, "deploy_id"),
+        ({"work_item_id": "WORK", "environment": "e" * 300}, 422, "environment"),
+        ({"work_item_ids": ["WORK"] * 1001}, 422, "work_item_ids"),
     ],
 )
 async def test_deploy_rejects_bad_input(
