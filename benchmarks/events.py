@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -179,6 +180,7 @@ class EventBench:
             keys = ["imi.work.git_state_updated", f"bench.{job.tag}.#"]
             await tap.start(tap_channel, tap_exchange, keys)
             self.watcher, self.tap, self.exchange = watcher, tap, exchange
+            await self.write_overhead()
             await self.consumption("git.sync_completed", job.fixtures.sync_targets)
             await self.consumption("git.push", job.fixtures.push_targets)
             await self.relay()
@@ -187,6 +189,54 @@ class EventBench:
             await connection.close()
             await watcher.stop()
         return self.results
+
+    # --- what an event adds to a write ----------------------------------------------------------
+
+    async def write_overhead(self) -> None:
+        """Paired: one client alternates a git-state report that changes its work item (two
+        events, relayed meanwhile) with one that changes nothing (no event), so the drift of a
+        busy machine hits both alike. The row's percentiles are of the pairs' differences."""
+        job, fx = self.job, self.job.fixtures
+        [client] = clients(job.base_url, 1)
+        salt = random.randrange(1, 1_000_000) * 1000  # values never sent before: each changes
+        with_event: list[float] = []
+        without: list[float] = []
+        try:
+            started = time.perf_counter()
+            n = 0
+            while n < 20 or time.perf_counter() - started < job.duration:
+                item = fx.rest_git_state[n % len(fx.rest_git_state)]
+                unchanged = fx.rest_git_noop[n % len(fx.rest_git_noop)]
+                t0 = time.perf_counter()
+                response = await client.patch(
+                    f"/api/v1/work/{item}/git-state", json={"ahead_of_trunk": salt + n}
+                )
+                t1 = time.perf_counter()
+                response.raise_for_status()
+                (
+                    await client.patch(f"/api/v1/work/{unchanged}/git-state", json={})
+                ).raise_for_status()
+                t2 = time.perf_counter()
+                if n >= 10:  # the first pairs warm up
+                    with_event.append(t1 - t0)
+                    without.append(t2 - t1)
+                n += 1
+            elapsed = time.perf_counter() - started
+        finally:
+            await client.aclose()
+        deltas = [a - b for a, b in zip(with_event, without, strict=True)]
+        stats = summarize(deltas, elapsed)
+        self.results.append(
+            _row(
+                "event.write_overhead_paired",
+                "event adds to a write (paired: git-state with event - without)",
+                "1",
+                stats,
+                with_event_p50_ms=summarize(with_event, elapsed)["p50_ms"],
+                without_p50_ms=summarize(without, elapsed)["p50_ms"],
+                note="percentiles of (with - without) over alternating pairs on one client",
+            )
+        )
 
     # --- consumed messages -----------------------------------------------------------------
 
