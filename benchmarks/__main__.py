@@ -34,6 +34,8 @@ from benchmarks import dataset, postgraphile, report
 from benchmarks.config import ADMIN_DSN, AMQP_URL, CONCURRENT_AGENTS, DATABASE_NAME, SCALES
 from benchmarks.events import EventsJob, run_events
 from benchmarks.fixtures import Fixtures, sample
+from benchmarks.http_floor import OPERATIONS as HTTP_FLOOR_OPERATIONS
+from benchmarks.http_floor import HttpFloor
 from benchmarks.loadgen import Budget, FloorJob, HttpJob, MixJob, run_floor, run_http, run_mix
 from benchmarks.operations import AGENT_MIX, BY_KEY, OPERATIONS, PEER_OF, PEER_OPERATIONS, Operation
 from benchmarks.profiling import Sampler
@@ -143,6 +145,9 @@ class Runner:
         self.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
         self.results: list[dict[str, Any]] = []
         self.floors: dict[str, dict[str, Any]] = {}
+        # The same requests answered by a bare Starlette + asyncpg app (op key@c -> figures).
+        self.http_floors: dict[str, dict[str, Any]] = {}
+        self.http_floor: HttpFloor | None = None
         self.profiles: dict[str, str] = {}
         self.peers: dict[str, Any] = {}
         self.failures: dict[str, str] = {}
@@ -197,7 +202,10 @@ class Runner:
             server.start()
             self.starts["imi serve"] = round(server.started_in, 1)
             log(f"imi serve pid {server.pid} on {server.base_url}")
+            await self._phase("http floor", self.start_http_floor())
             await self.http(server, pool, fixtures)
+            if self.http_floor is not None:
+                self.http_floor.stop()
             # A phase that fails is reported; the figures of the others are kept.
             await self._phase("postgraphile", self.postgraphile(server, pool, fixtures))
             if self.args.agents and not self.args.only:
@@ -210,6 +218,8 @@ class Runner:
         finally:
             pool.shutdown(cancel_futures=True)
             server.stop()
+            if self.http_floor is not None:
+                self.http_floor.stop()
             await cleanup_broker(self.args.amqp_url, self.exchange, self.prefix)
             if not self.args.keep_db:
                 await dataset.drop_database(self.args.admin_dsn, self.args.database)
@@ -238,6 +248,7 @@ class Runner:
             },
             "results": results,
             "floors": self.floors,
+            "http_floors": self.http_floors,
             "profiles": self.profiles,
             "peers": self.peers,
             "failures": self.failures,
@@ -291,6 +302,22 @@ class Runner:
         self.floors[key] = floor
         log(f"{'  floor ' + op.floor:28} c={budget.concurrency:<3} {line(floor)}")
 
+    async def start_http_floor(self) -> None:
+        floor = HttpFloor(self.dsn, self.args.out / f"{self.run_id}-http-floor.log")
+        await asyncio.to_thread(floor.start)
+        self.http_floor = floor
+        log(f"HTTP floor (Starlette + asyncpg) on {floor.base_url}")
+
+    async def _http_floor(self, pool: Any, fx: Fixtures, op: Operation, budget: Budget) -> None:
+        """The operation served by the HTTP floor at the budget's concurrency."""
+        if self.http_floor is None or op.key not in HTTP_FLOOR_OPERATIONS:
+            return
+        self.seq += 10_000_000
+        job = HttpJob(op.key, self.http_floor.base_url, fx, budget, self.seq)
+        result = await self._job(self.http_floor, pool, run_http, job)
+        self.http_floors[f"{op.key}@{budget.concurrency}"] = result
+        log(f"{'  HTTP floor':28} c={budget.concurrency:<3} {line(result)}")
+
     async def http(self, server: Server, pool: Any, fx: Fixtures) -> None:
         args = self.args
         profile = {p for p in args.profile.split(",") if p}
@@ -314,6 +341,7 @@ class Runner:
                 if op.write:
                     await self._wait_outbox(server)
                 await self._floor(server, pool, fx, op, budget)
+                await self._http_floor(pool, fx, op, budget)
             if op.key in profile:
                 await self.profile(server, pool, fx, op)
 

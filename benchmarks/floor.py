@@ -17,7 +17,21 @@ import asyncpg
 from benchmarks.fixtures import Fixtures
 from imi.projects.origin import normalize_remote_origin
 
-PROJECT = "SELECT * FROM projects WHERE id = $1::uuid"
+# iMi reads a project with its work counts in one statement (imi.projects.queries).
+PROJECT_WITH_COUNTS = """
+SELECT p.id, p.name, p.remote_origin, p.default_branch, p.trunk_path, p.description,
+       p.metadata, p.active, p.created_at, p.updated_at,
+       c.active AS n_active, c.uncommitted AS n_uncommitted, c.unmerged AS n_unmerged
+FROM projects p
+CROSS JOIN LATERAL (
+    SELECT count(*) AS active,
+           count(*) FILTER (WHERE w.has_uncommitted_changes) AS uncommitted,
+           count(*) FILTER (WHERE w.ahead_of_trunk > 0) AS unmerged
+    FROM work_items w WHERE w.project_id = p.id AND w.active
+) c
+"""
+PROJECT = PROJECT_WITH_COUNTS + "WHERE p.id = $1::uuid"
+BY_ORIGIN = PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = $1"
 COUNTS = """
 SELECT project_id,
        count(*) FILTER (WHERE active),
@@ -25,7 +39,6 @@ SELECT project_id,
        count(*) FILTER (WHERE active AND ahead_of_trunk > 0)
 FROM work_items WHERE project_id = ANY($1::uuid[]) GROUP BY project_id
 """
-BY_ORIGIN = "SELECT * FROM projects WHERE remote_origin_normalized = $1"
 SEARCH = """
 SELECT p.*,
        CASE WHEN lower(p.name) = $1 THEN 1.0
@@ -39,10 +52,14 @@ WHERE (lower(p.name) LIKE $2 OR p.remote_origin_normalized LIKE $2
 ORDER BY relevance DESC, p.name
 LIMIT $3
 """
+# In flight = active (FR-2.4): the page walks the in-flight index; the total is counted once.
 IN_FLIGHT = """
-SELECT w.*, p.name, count(*) OVER ()
+SELECT w.id, w.name, w.project_id, p.name AS project_name, w.branch_name, w.status,
+       w.uncommitted_files_count, w.ahead_of_trunk, w.behind_trunk, w.owner_id,
+       w.last_activity_at,
+       (SELECT count(*) FROM work_items c WHERE c.project_id = $1::uuid AND c.active) AS total
 FROM work_items w JOIN projects p ON p.id = w.project_id
-WHERE w.active AND (w.has_uncommitted_changes OR w.ahead_of_trunk > 0) AND w.project_id = $1
+WHERE w.project_id = $1::uuid AND w.active
 ORDER BY w.last_activity_at DESC, w.id
 LIMIT 100 OFFSET 0
 """
@@ -98,14 +115,12 @@ Read = Callable[[Conn, Fixtures, random.Random], Awaitable[None]]
 
 
 async def project_by_id(conn: Conn, fx: Fixtures, rng: random.Random) -> None:
-    row = await conn.fetchrow(PROJECT, rng.choice(fx.project_ids))
-    await conn.fetch(COUNTS, [row["id"]])
+    await conn.fetchrow(PROJECT, rng.choice(fx.project_ids))
 
 
 async def project_by_origin(conn: Conn, fx: Fixtures, rng: random.Random) -> None:
     normalized = normalize_remote_origin(rng.choice(fx.origins))  # iMi normalizes too
-    row = await conn.fetchrow(BY_ORIGIN, normalized)
-    await conn.fetch(COUNTS, [row["id"]])
+    await conn.fetchrow(BY_ORIGIN, normalized)
 
 
 async def search(conn: Conn, fx: Fixtures, rng: random.Random) -> None:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,12 +30,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks.floor import (
+    BY_ORIGIN,
+    COUNTS,
     DASH_DEPLOYS,
     DASH_PROJECTS,
     DASH_PRS,
     DASH_TICKETS,
     DASH_WORK,
     DEPLOY_ROOT,
+    IN_FLIGHT,
+    PROJECT,
     SEARCH,
     TICKET_ROOT,
     TRACE_DEPLOYS,
@@ -37,33 +47,22 @@ from benchmarks.floor import (
     TRACE_PRS,
     TRACE_WORK,
 )
+from benchmarks.server import free_port, tree_cpu_seconds
 from imi.projects.origin import normalize_remote_origin
 
-# iMi's statements for these reads (imi.projects.queries, imi.work.queries).
-PROJECT_WITH_COUNTS = """
-SELECT p.id, p.name, p.remote_origin, p.default_branch, p.trunk_path, p.description,
-       p.metadata, p.active, p.created_at, p.updated_at,
-       c.active AS n_active, c.uncommitted AS n_uncommitted, c.unmerged AS n_unmerged
-FROM projects p
-CROSS JOIN LATERAL (
-    SELECT count(*) AS active,
-           count(*) FILTER (WHERE w.has_uncommitted_changes) AS uncommitted,
-           count(*) FILTER (WHERE w.ahead_of_trunk > 0) AS unmerged
-    FROM work_items w WHERE w.project_id = p.id AND w.active
-) c
-"""
-BY_ID = PROJECT_WITH_COUNTS + "WHERE p.id = $1::uuid"
-BY_ORIGIN = PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = $1"
-IN_FLIGHT = """
-SELECT w.id, w.name, w.project_id, p.name AS project_name, w.branch_name, w.status,
-       w.uncommitted_files_count, w.ahead_of_trunk, w.behind_trunk, w.owner_id,
-       w.last_activity_at,
-       (SELECT count(*) FROM work_items c WHERE c.project_id = $1::uuid AND c.active) AS total
-FROM work_items w JOIN projects p ON p.id = w.project_id
-WHERE w.project_id = $1::uuid AND w.active
-ORDER BY w.last_activity_at DESC, w.id
-LIMIT 100 OFFSET 0
-"""
+# The operations it answers (the reads; writes have no floor).
+OPERATIONS = frozenset(
+    {
+        "rest.project_by_id",
+        "rest.project_by_origin",
+        "rest.search",
+        "rest.inflight_big_project",
+        "rest.trace_ticket",
+        "rest.trace_deploy",
+        "graphql.dashboard",
+        "graphql.trace",
+    }
+)
 
 POOL_SIZE = 30  # as many connections as iMi's pool may open
 
@@ -98,7 +97,7 @@ def _pool(request: Request) -> asyncpg.Pool:
 
 async def project_by_id(request: Request) -> Response:
     async with _pool(request).acquire() as conn:
-        row = await conn.fetchrow(BY_ID, request.path_params["project_id"])
+        row = await conn.fetchrow(PROJECT, request.path_params["project_id"])
     return _ok(dict(row) if row else None)
 
 
@@ -159,7 +158,7 @@ async def _dashboard(conn: Any) -> dict[str, Any]:
     projects = await conn.fetch(DASH_PROJECTS)
     page = projects[:50]
     ids = [r["id"] for r in page]
-    counts = {r["project_id"]: r for r in await conn.fetch(_COUNTS, ids)}
+    counts = {r["project_id"]: r for r in await conn.fetch(COUNTS, ids)}
     work = await conn.fetch(DASH_WORK, ids)
     work_ids = [r["id"] for r in work]
     by_work: dict[Any, dict[str, list[Any]]] = {
@@ -208,15 +207,6 @@ async def _dashboard(conn: Any) -> dict[str, Any]:
     return {"data": {"projects": {"totalCount": total, "nodes": nodes}}}
 
 
-_COUNTS = """
-SELECT project_id,
-       count(*) FILTER (WHERE active),
-       count(*) FILTER (WHERE active AND has_uncommitted_changes),
-       count(*) FILTER (WHERE active AND ahead_of_trunk > 0)
-FROM work_items WHERE project_id = ANY($1::uuid[]) GROUP BY project_id
-"""
-
-
 async def graphql(request: Request) -> Response:
     body = orjson.loads(await request.body())
     async with _pool(request).acquire() as conn:
@@ -246,6 +236,45 @@ def create_app(dsn: str) -> Starlette:
         Route("/graphql", graphql, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+class HttpFloor:
+    """This module's app served by uvicorn in a process of its own, on a free port."""
+
+    def __init__(self, dsn: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.command = [
+            sys.executable, "-m", "benchmarks.http_floor", "--dsn", dsn, "--port", str(self.port),
+        ]  # fmt: skip
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the HTTP floor exited early; see {self.log_path}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/health", timeout=2.0).status_code == 200:
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"the HTTP floor did not answer; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.process.pid) if self.process is not None else 0.0
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def main() -> None:

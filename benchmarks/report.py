@@ -349,6 +349,35 @@ def floor_table(floors: dict[tuple[str, str], dict[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def http_floor_table(doc: dict[str, Any]) -> str:
+    """iMi next to the HTTP floor (the same requests, a bare Starlette + asyncpg app) and the
+    raw-SQL floor: what iMi's own layers cost, apart from what any Python HTTP service pays."""
+    http_floors = doc.get("http_floors") or {}
+    if not http_floors:
+        return ""
+    by_key = {(r["key"], str(r["concurrency"])): r for r in doc["results"]}
+    head = (
+        "| Operation | c | iMi p50 ms | HTTP floor p50 ms | raw floor p50 ms | iMi / HTTP floor "
+        "| HTTP floor / raw floor | iMi req/s | HTTP floor req/s |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for key_c, floor in http_floors.items():
+        key, c = key_c.split("@")
+        row = by_key.get((key, c))
+        if row is None:
+            continue
+        raw = doc["floors"].get(f"{row.get('floor')}@{c}", {})
+        imi_p50, http_p50, raw_p50 = row["p50_ms"], floor["p50_ms"], raw.get("p50_ms")
+        ratio = f"{imi_p50 / http_p50:.1f}x" if http_p50 else "—"
+        http_ratio = f"{http_p50 / raw_p50:.1f}x" if raw_p50 else "—"
+        lines.append(
+            f"| {row['label']} | {c} | {_ms(imi_p50)} | {_ms(http_p50)} | {_ms(raw_p50)} | "
+            f"{ratio} | {http_ratio} | {_rate(row['rps'])} | {_rate(floor['rps'])} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
 def _background_note(m: dict[str, Any]) -> list[str]:
     busy = m.get("background_load_pct")
     if busy is None:
@@ -393,11 +422,15 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         table(doc["results"], {tuple(k.split("@")): v for k, v in doc["floors"].items()}),
         floor_table({tuple(k.split("@")): v for k, v in doc["floors"].items()}),
+        http_floor_table(doc),
         issue_table(doc.get("issue_targets") or issue_targets(doc["results"], doc["floors"])),
         peer_table(doc),
         "c = concurrent clients (closed loop); `burst N` = N messages or events at once. "
         "Latency is client-side, per request. vs floor = iMi p50 / raw-SQL p50 at the same "
-        "concurrency. Server CPU = the iMi process (with `--workers N`: all of its workers), in % "
+        "concurrency. HTTP floor = the same requests answered by a bare Starlette + asyncpg app "
+        "on uvicorn (`benchmarks/http_floor.py`: iMi's paths and statements, orjson; no "
+        "authentication, limits or validation). Server CPU = the iMi process (with "
+        "`--workers N`: all of its workers), in % "
         "of one core (each process runs one event loop). Rows marked `--workers N` ran against "
         "`imi serve --workers N` after the others, on the same dataset. Rows marked `peer` are "
         "the same reads served by PostGraphile 4 on the same database, right after iMi's rows, "
