@@ -24,7 +24,11 @@ def _by_path(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_target_names_a_row_the_suite_produces() -> None:
-    produced = set(BY_KEY) | {"event.write_overhead", "event.consume.git.sync_completed"}
+    produced = set(BY_KEY) | {
+        "event.write_overhead",
+        "event.write_overhead_paired",
+        "event.consume.git.sync_completed",
+    }
     assert {t.key for t in ISSUE_TARGETS} <= produced
     assert {t.peer for t in ISSUE_TARGETS if t.peer} <= set(PEER_OF)
 
