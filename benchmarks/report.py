@@ -355,7 +355,8 @@ def http_floor_table(doc: dict[str, Any]) -> str:
     http_floors = doc.get("http_floors") or {}
     if not http_floors:
         return ""
-    by_key = {(r["key"], str(r["concurrency"])): r for r in doc["results"]}
+    # The single-process rows: the HTTP floor is one process too.
+    by_key = {(r["key"], str(r["concurrency"])): r for r in doc["results"] if not r.get("workers")}
     head = (
         "| Operation | c | iMi p50 ms | HTTP floor p50 ms | raw floor p50 ms | iMi / HTTP floor "
         "| HTTP floor / raw floor | iMi req/s | HTTP floor req/s |\n"
