@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -141,7 +144,25 @@ def create_app_from_env() -> FastAPI:
     """
     settings = get_settings()
     configure_logging(settings)
+    _stop_with_parent()
     return create_app(settings, os.environ.get(WORKER_DATABASE_URL) or None)
+
+
+def _stop_with_parent() -> None:
+    """A worker whose `imi serve` dies without a goodbye (SIGKILL, OOM) gets SIGTERM from the
+    kernel and drains, rather than serving on as an orphan holding the socket (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl here: nothing to arm
+        return
+    if os.getppid() == 1:  # the parent was gone already, before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def operation_id(route: APIRoute) -> str:

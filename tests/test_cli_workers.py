@@ -143,3 +143,19 @@ def test_serve_with_two_workers_on_the_embedded_database(
     records = [json.loads(line) for line in served.log.splitlines() if line.strip()]
     assert sum(r["event"] == "embedded postgresql ready" for r in records) == 1
     assert records[-1]["event"] == "stopped by signal"
+
+
+def test_workers_stop_when_their_parent_is_killed(
+    data_dir: Path,  # noqa: F811
+    serve: Callable[..., Served],  # noqa: F811
+    fresh_database_url: str,  # noqa: F811
+) -> None:
+    """SIGKILL of `imi serve` (no goodbye): the kernel tells its workers, which stop instead of
+    serving on as orphans that hold the socket."""
+    served = serve("--workers", "2", IMI_DATABASE_URL=fresh_database_url)
+    served.wait_healthy()
+    workers = _workers(served)
+    assert len(workers) == 2
+    served.process.kill()
+    served.process.wait()
+    assert all(_gone(w.pid, within=60.0) for w in workers), [w.pid for w in workers]
