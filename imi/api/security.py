@@ -70,6 +70,9 @@ def _is_graphiql_page(scope: Scope) -> bool:
     return b"text/html" in accept
 
 
+RATE_COUNTED = "imi.rate_counted"  # scope key: this request was counted against its limit
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -99,12 +102,17 @@ class AuthMiddleware:
             await _refuse(scope, send, exc)
             return
         state = scope["app"].state
-        wait = await take(
-            state.engine,
-            principal.rate_key,
-            per_minute=settings.rate_limit_per_minute,
-            burst=settings.rate_limit_burst,
-        )
+        wait = None
+        # A read the failure middleware retries (a lost connection) passes here twice with
+        # the same scope: it is one request, counted once.
+        if not scope.get(RATE_COUNTED):
+            wait = await take(
+                state.engine,
+                principal.rate_key,
+                per_minute=settings.rate_limit_per_minute,
+                burst=settings.rate_limit_burst,
+            )
+            scope[RATE_COUNTED] = True
         if wait is not None:
             log.info("rate limited", subject=principal.subject, path=path, retry_after=wait)
             await rate_limited_response(wait)(scope, receive, send)

@@ -472,3 +472,31 @@ async def test_key_management_over_graphql(http: httpx.AsyncClient, sessions: Se
     assert (await http.get(f"{API}/keys", headers=restricted)).status_code == 403
     refused = await http.post("/graphql", json={"query": create}, headers=restricted)
     assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_retried_read_counts_once_against_the_rate_limit(
+    make_client: ClientFactory, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that lost its database connection is retried once by the failure middleware:
+    one request for the caller's budget, not two."""
+    from imi.projects import queries
+
+    http = await make_client(rate_limit_per_minute=1, rate_limit_burst=2)
+    key = auth(await new_key(sessions, Scope.READ))
+    project = uuid.uuid4()
+    real = queries.project_by_id
+    failed: list[bool] = []
+
+    async def lose_the_first_connection(session: Any, project_id: uuid.UUID) -> Any:
+        if not failed:
+            failed.append(True)
+            raise ConnectionResetError("connection lost")  # what a dropped backend raises
+        return await real(session, project_id)
+
+    monkeypatch.setattr(queries, "project_by_id", lose_the_first_connection)
+    first = await http.get(f"{API}/projects/{project}", headers=key)
+    assert failed and first.status_code == 404, first.text  # retried, answered
+    second = await http.get(f"{API}/projects/{project}", headers=key)
+    assert second.status_code == 404, second.text  # the burst of 2 had room for it
+    third = await http.get(f"{API}/projects/{project}", headers=key)
+    assert third.status_code == 429
