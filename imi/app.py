@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -145,7 +146,17 @@ def create_app_from_env() -> FastAPI:
     settings = get_settings()
     configure_logging(settings)
     _stop_with_parent()
-    return create_app(settings, os.environ.get(WORKER_DATABASE_URL) or None)
+    app = create_app(settings, os.environ.get(WORKER_DATABASE_URL) or None)
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """What `imi serve` built before serving (modules, the GraphQL schema, routes) lives as
+    long as the process: out of the collector's way, so a full collection under load walks
+    only what requests made (the dashboard's p95 was 3x its p50 from those pauses)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _stop_with_parent() -> None:

@@ -169,7 +169,7 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
     """Serve until a signal; True when the server came up at all."""
     import uvicorn
 
-    from imi.app import create_app
+    from imi.app import create_app, freeze_startup_objects
 
     options: dict[str, Any] = {
         "host": settings.host,
@@ -185,6 +185,7 @@ def _run_uvicorn(settings: Settings, database_url: str) -> bool:
     if workers > 1:
         return _run_workers(options, database_url, workers)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, database_url), **options))
+    freeze_startup_objects()
     # uvicorn takes over SIGINT/SIGTERM while it runs, drains in-flight requests, then
     # re-raises the signal into our handler, which unwinds to stop the embedded database.
     server.run()

@@ -163,3 +163,24 @@ async def test_correlation_id_covers_unhandled_errors(database_url: str) -> None
         "success": False,
         "error": {"code": "INTERNAL_ERROR", "message": "Internal server error", "details": {}},
     }
+
+
+def test_a_worker_app_moves_long_lived_objects_out_of_the_collectors_way(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc.freeze() once the app is built (`imi serve` and each worker): full collections under
+    load skip the schema and the modules."""
+    import gc
+
+    from imi.app import WORKER_DATABASE_URL, create_app_from_env
+
+    monkeypatch.setattr("imi.app._stop_with_parent", lambda: None)
+    monkeypatch.setattr("imi.app.configure_logging", lambda settings: None)  # keep the tests'
+
+    monkeypatch.setenv(WORKER_DATABASE_URL, database_url)
+    gc.unfreeze()
+    try:
+        create_app_from_env()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
