@@ -79,7 +79,7 @@ async def test_a_subscription_needs_a_key_and_ends_when_it_is_revoked(
         collect(live, {"authorization": f"Bearer {created.secret}"}, results)
     )
     try:
-        await live.until(lambda: live.hub.subscriber_count == 1, timeout=10)
+        await live.until(lambda: live.hub.subscriber_count == 1, timeout=30)
         await project(sessions, "seen")
         result = await asyncio.wait_for(results.get(), 5)
         assert result["events"]["eventType"] == "imi.project.registered"
@@ -102,7 +102,7 @@ async def test_a_project_scoped_subscription_sees_only_its_projects(
     results: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.create_task(collect(live, {"apiKey": scoped.secret}, results))
     try:
-        await live.until(lambda: live.hub.subscriber_count == 1, timeout=10)
+        await live.until(lambda: live.hub.subscriber_count == 1, timeout=30)
         await project(sessions, "theirs")  # not delivered
         async with sessions() as session, session.begin():
             await update_project(session, mine, ProjectUpdate(description="mine"))
@@ -144,7 +144,7 @@ async def test_a_restricted_subscription_outlives_a_quiet_spell(
     results: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.create_task(collect(live, {"apiKey": scoped.secret}, results))
     try:
-        await live.until(lambda: live.hub.subscriber_count == 1, timeout=10)
+        await live.until(lambda: live.hub.subscriber_count == 1, timeout=30)
         await asyncio.sleep(2.5)  # several credential checks, each as the service itself
         assert not task.done(), task.result()
         async with sessions() as session, session.begin():
