@@ -16,20 +16,9 @@ import asyncpg
 
 from benchmarks.fixtures import Fixtures
 from imi.projects.origin import normalize_remote_origin
+from imi.projects.queries import PROJECT_WITH_COUNTS
 
-# iMi reads a project with its work counts in one statement (imi.projects.queries).
-PROJECT_WITH_COUNTS = """
-SELECT p.id, p.name, p.remote_origin, p.default_branch, p.trunk_path, p.description,
-       p.metadata, p.active, p.created_at, p.updated_at,
-       c.active AS n_active, c.uncommitted AS n_uncommitted, c.unmerged AS n_unmerged
-FROM projects p
-CROSS JOIN LATERAL (
-    SELECT count(*) AS active,
-           count(*) FILTER (WHERE w.has_uncommitted_changes) AS uncommitted,
-           count(*) FILTER (WHERE w.ahead_of_trunk > 0) AS unmerged
-    FROM work_items w WHERE w.project_id = p.id AND w.active
-) c
-"""
+# iMi reads a project with its work counts in one statement: its own text, kept in step.
 PROJECT = PROJECT_WITH_COUNTS + "WHERE p.id = $1::uuid"
 BY_ORIGIN = PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = $1"
 COUNTS = """

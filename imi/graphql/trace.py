@@ -94,6 +94,31 @@ def _global_id(node_type: str, raw_id: UUID) -> strawberry.ID:
     return Node.global_id(_KINDS[node_type][0], raw_id)
 
 
+def rows_by_kind(trace: service.Trace) -> dict[str, list[Any]]:
+    """The trace's rows by node type (both executors build their nodes from these)."""
+    return {
+        "project": trace.projects,
+        "ticket": trace.tickets,
+        "work_item": trace.work_items,
+        "pull_request": trace.pull_requests,
+        "deployment": trace.deployments,
+    }
+
+
+def trace_edges(trace: service.Trace) -> list[TraceEdge]:
+    """The domain's edges as GraphQL edges between global ids (kinds GraphQL knows only)."""
+    return [
+        TraceEdge(
+            source=_global_id(e.source_type, e.source_id),
+            target=_global_id(e.target_type, e.target_id),
+            kind=TraceEdgeKind(e.type),
+            link_kind=LinkKind(e.kind) if e.kind else None,
+        )
+        for e in trace.edges
+        if e.type in TraceEdgeKind._value2member_map_
+    ]
+
+
 @strawberry.type(description="One object of a trace.")
 class TraceNode:
     id: strawberry.ID = strawberry.field(description="The object's global id (as `node(id:)`).")
@@ -125,29 +150,16 @@ class Trace:
 
     @classmethod
     def from_domain(cls, trace: service.Trace) -> Trace:
-        rows: dict[str, list[Any]] = {
-            "project": trace.projects,
-            "ticket": trace.tickets,
-            "work_item": trace.work_items,
-            "pull_request": trace.pull_requests,
-            "deployment": trace.deployments,
+        typed = {
+            kind: [_KINDS[kind][1](row) for row in items]
+            for kind, items in rows_by_kind(trace).items()
         }
-        typed = {kind: [_KINDS[kind][1](row) for row in items] for kind, items in rows.items()}
         nodes = {
             (kind, obj.uuid): TraceNode(id=obj.id, type=TraceNodeType(kind), entity=obj)
             for kind, objs in typed.items()
             for obj in objs
         }
-        edges = [
-            TraceEdge(
-                source=_global_id(e.source_type, e.source_id),
-                target=_global_id(e.target_type, e.target_id),
-                kind=TraceEdgeKind(e.type),
-                link_kind=LinkKind(e.kind) if e.kind else None,
-            )
-            for e in trace.edges
-            if e.type in TraceEdgeKind._value2member_map_
-        ]
+        edges = trace_edges(trace)
         return cls(
             root=nodes[(trace.root.type, trace.root.id)],
             direction=TraceDirection(trace.direction),

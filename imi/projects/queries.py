@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imi.errors import NotFound
 from imi.projects.origin import normalize_remote_origin
 
-_PROJECT_WITH_COUNTS = """
+PROJECT_WITH_COUNTS = """
 SELECT p.id, p.name, p.remote_origin, p.default_branch, p.trunk_path, p.description,
        p.metadata, p.active, p.created_at, p.updated_at,
        c.active AS n_active, c.uncommitted AS n_uncommitted, c.unmerged AS n_unmerged
@@ -28,8 +28,8 @@ CROSS JOIN LATERAL (
     FROM work_items w WHERE w.project_id = p.id AND w.active
 ) c
 """
-BY_ID = text(_PROJECT_WITH_COUNTS + "WHERE p.id = :key")
-BY_ORIGIN = text(_PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = :key")
+BY_ID = text(PROJECT_WITH_COUNTS + "WHERE p.id = :key")
+BY_ORIGIN = text(PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = :key")
 
 
 def project_view(row: Any) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry import ID
-
 from imi.graphql.ids import to_global_id
 from imi.graphql.planned.batches import root_of
 from imi.graphql.trace import (
@@ -21,13 +19,13 @@ from imi.graphql.trace import (
     Query,
     TraceDirection,
     TraceEdge,
-    TraceEdgeKind,
     TraceEntityType,
     TraceNodeType,
     _domain_id,
+    rows_by_kind,
+    trace_edges,
 )
 from imi.links import service
-from imi.links.models import LinkKind
 
 
 @dataclass(slots=True)
@@ -61,13 +59,7 @@ class LazyTrace:
     @classmethod
     def of(cls, trace: service.Trace) -> LazyTrace:
         """Mirrors ``Trace.from_domain`` (imi/graphql/trace.py) field for field."""
-        rows: dict[str, list[Any]] = {
-            "project": trace.projects,
-            "ticket": trace.tickets,
-            "work_item": trace.work_items,
-            "pull_request": trace.pull_requests,
-            "deployment": trace.deployments,
-        }
+        rows = rows_by_kind(trace)
         nodes = {
             (kind, row.id): LazyNode(
                 to_global_id(_KINDS[kind][0], row.id), TraceNodeType(kind), kind, row
@@ -75,16 +67,7 @@ class LazyTrace:
             for kind, items in rows.items()
             for row in items
         }
-        edges = [
-            TraceEdge(
-                source=ID(to_global_id(_KINDS[e.source_type][0], e.source_id)),
-                target=ID(to_global_id(_KINDS[e.target_type][0], e.target_id)),
-                kind=TraceEdgeKind(e.type),
-                link_kind=LinkKind(e.kind) if e.kind else None,
-            )
-            for e in trace.edges
-            if e.type in TraceEdgeKind._value2member_map_
-        ]
+        edges = trace_edges(trace)
         return cls(
             root=nodes[(trace.root.type, trace.root.id)],
             direction=TraceDirection(trace.direction),
