@@ -54,9 +54,12 @@ NOTIFY_CHANNEL = "imi_events"
 
 # One statement: claim the oldest unpublished rows (skipping those another relay holds), try
 # the advisory lock of each of their subjects (one subject's events stay with the relay holding
-# its lock until the transaction ends), and find each locked subject's oldest unpublished event.
-# Only ids up to the batch's last can matter for that (an older event of a subject is older than
-# the batch's row of it), which keeps it a range scan of the unpublished index.
+# its lock until the transaction ends), and find, for each locked subject, its oldest
+# unpublished event that this batch did not claim (``blocker``): another relay holds it, or an
+# older event of it. Only the subject's claimed rows before the blocker may be published; two
+# relays scanning at once can claim interleaved rows of one subject, and publishing past a row
+# the other holds would reorder the subject. Only ids up to the batch's last can block, which
+# keeps it a range scan of the unpublished index.
 _CLAIM = """
 WITH claimed AS MATERIALIZED (
     SELECT id, event_id, routing_key, subject_type || ':' || subject_id AS subject,
@@ -69,16 +72,17 @@ WITH claimed AS MATERIALIZED (
 ), locked AS MATERIALIZED (
     SELECT subject FROM (SELECT DISTINCT subject FROM claimed ORDER BY subject) AS s
     WHERE pg_try_advisory_xact_lock(hashtextextended(subject, 7211))
-), oldest AS (
-    SELECT subject_type || ':' || subject_id AS subject, min(id) AS first
+), blockers AS (
+    SELECT subject_type || ':' || subject_id AS subject, min(id) AS blocker
     FROM events
     WHERE published_at IS NULL AND id <= (SELECT max(id) FROM claimed)
       AND subject_type || ':' || subject_id IN (SELECT subject FROM locked)
+      AND id NOT IN (SELECT id FROM claimed)
     GROUP BY 1
 )
 SELECT c.id, c.event_id, c.routing_key, c.subject, c.correlation_id, c.envelope, c.created_at,
-       o.first
-FROM claimed AS c LEFT JOIN oldest AS o USING (subject)
+       l.subject IS NOT NULL AS locked, b.blocker
+FROM claimed AS c LEFT JOIN locked AS l USING (subject) LEFT JOIN blockers AS b USING (subject)
 ORDER BY c.id
 """
 _MARK_FAILED = (
@@ -238,12 +242,13 @@ class OutboxRelay:
         conn = await self._connection()
         await conn.execute("BEGIN", timeout=QUERY_TIMEOUT_SECONDS)
         rows = await conn.fetch(_CLAIM, BATCH_SIZE, timeout=QUERY_TIMEOUT_SECONDS)
-        # A subject another relay holds, or whose older event another relay claimed, stays
-        # for later: publishing this one first would break the subject's order.
+        # A subject another relay holds stays for later, and so does every row of a subject
+        # from its first unpublished event this batch did not claim: publishing past it would
+        # break the subject's order.
         chains: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
-            chains[row["subject"]].append(row)
-        chains = {k: c for k, c in chains.items() if c[0]["id"] == c[0]["first"]}
+            if row["locked"] and (row["blocker"] is None or row["id"] < row["blocker"]):
+                chains[row["subject"]].append(row)
         results = await asyncio.gather(*(self._publish_chain(c) for c in chains.values()))
         published = [i for chain in results for i in chain.published]
         failed = [i for chain in results for i in chain.failed]

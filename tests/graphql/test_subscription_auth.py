@@ -81,11 +81,11 @@ async def test_a_subscription_needs_a_key_and_ends_when_it_is_revoked(
     try:
         await live.until(lambda: live.hub.subscriber_count == 1, timeout=30)
         await project(sessions, "seen")
-        result = await asyncio.wait_for(results.get(), 5)
+        result = await asyncio.wait_for(results.get(), 30)
         assert result["events"]["eventType"] == "imi.project.registered"
         async with sessions() as session, session.begin():
             await revoke_key(session, created.key.id)
-        error = await asyncio.wait_for(task, 5)
+        error = await asyncio.wait_for(task, 30)
         assert isinstance(error, TransportQueryError) and "revoked" in str(error)
         assert live.hub.subscriber_count == 0
     finally:

@@ -410,7 +410,7 @@ async def test_hub_catches_up_on_events_committed_while_disconnected(
     try:
         async with await hub.subscribe() as subscription:
             await new_project(sessions, "seen")
-            assert (await asyncio.wait_for(subscription.next(), 2)).event_type
+            assert (await asyncio.wait_for(subscription.next(), 30)).event_type
             pid = hub.backend_pid
             hub.gate.clear()  # no reconnection until the commit below is done
             admin = await asyncpg.connect(server_url)
@@ -420,7 +420,7 @@ async def test_hub_catches_up_on_events_committed_while_disconnected(
                 await admin.close()
             await new_project(sessions, "during-outage")  # nobody is listening
             hub.gate.set()
-            event = await asyncio.wait_for(subscription.next(), 5)
+            event = await asyncio.wait_for(subscription.next(), 30)
             assert event.envelope["payload"]["remote_origin"].endswith("during-outage.git")
             assert hub.backend_pid not in (None, pid)
     finally:
@@ -436,7 +436,7 @@ async def test_slow_subscriber_is_cut_off_without_blocking_others(
             received: list[Event] = []
             for n in range(3):
                 await new_project(sessions, f"burst-{n}")
-                received.append(await asyncio.wait_for(fast.next(), 2))  # keeps up
+                received.append(await asyncio.wait_for(fast.next(), 30))  # keeps up
             assert len(received) == 3
             await asyncio.sleep(0.05)
             assert hub.subscriber_count == 1  # the slow one was dropped at the third event
@@ -456,7 +456,7 @@ async def test_stopping_the_hub_ends_streams(database_url: str) -> None:
     await asyncio.sleep(0.01)
     await hub.stop()
     with pytest.raises(Exception, match="shutting down"):
-        await asyncio.wait_for(waiting, 2)
+        await asyncio.wait_for(waiting, 10)
 
 
 async def test_limits_apply_to_subscriptions(live: LiveServer) -> None:
