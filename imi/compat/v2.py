@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from imi.activities.models import ActivityCreate, ActivityType
+from imi.errors import ValidationFailed
 from imi.models_base import Count, Identifier, Input, LongText, Metadata, Name, PathText
 from imi.work.models import GitState, WorkSource, WorkStart
 from imi.work.naming import check_worktree_path, parse_work_type
@@ -142,6 +144,25 @@ class ActivityIn(Input):
     description: LongText = Field(min_length=1)
     file_path: PathText | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_domain(self) -> ActivityCreate:
+        """The domain's input; an unknown ``activity_type`` is bad input naming the types."""
+        try:
+            activity_type = ActivityType(self.activity_type)
+        except ValueError:
+            allowed = ", ".join(t.value for t in ActivityType)
+            raise ValidationFailed(
+                f"Invalid activity type {self.activity_type!r}; expected one of {allowed}",
+                field="activity_type",
+            ) from None
+        return ActivityCreate(
+            agent_id=self.agent_id,
+            work_item_id=self.work_item_id,
+            activity_type=activity_type,
+            description=self.description,
+            file_path=self.file_path,
+            metadata=self.metadata,
+        )
 
 
 class SyncCompleted(BaseModel):

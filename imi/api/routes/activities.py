@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from imi.activities import service
-from imi.activities.models import ActivityCreate, ActivityType
 from imi.api.deps import Session
 from imi.api.envelope import Envelope, error_responses
+from imi.compat.shapes import ActivityOut
 from imi.compat.v2 import ActivityIn
-from imi.errors import ValidationFailed
 from imi.stats.service import Stats, get_stats
 
 router = APIRouter(tags=["activities"])
-
-
-class ActivityOut(BaseModel):
-    activity_id: str
-    id: str
-    agent_id: str
-    work_item_id: str | None
-    worktree_id: str | None
-    activity_type: str
-    description: str | None
-    file_path: str | None
-    metadata: dict[str, Any]
-    created_at: datetime | None
 
 
 class RecentWorkOut(BaseModel):
@@ -70,40 +56,8 @@ class StatsOut(Stats):
     summary="Log an agent activity",
 )
 async def log_activity(session: Session, body: ActivityIn) -> Envelope[ActivityOut]:
-    try:
-        activity_type = ActivityType(body.activity_type)
-    except ValueError:
-        allowed = ", ".join(t.value for t in ActivityType)
-        raise ValidationFailed(
-            f"Invalid activity type {body.activity_type!r}; expected one of {allowed}",
-            field="activity_type",
-        ) from None
-    activity = await service.log_activity(
-        session,
-        ActivityCreate(
-            agent_id=body.agent_id,
-            work_item_id=body.work_item_id,
-            activity_type=activity_type,
-            description=body.description,
-            file_path=body.file_path,
-            metadata=body.metadata,
-        ),
-    )
-    work_item_id = str(activity.work_item_id) if activity.work_item_id else None
-    return Envelope(
-        data=ActivityOut(
-            activity_id=str(activity.id),
-            id=str(activity.id),
-            agent_id=activity.agent_id,
-            work_item_id=work_item_id,
-            worktree_id=work_item_id,
-            activity_type=activity.activity_type,
-            description=activity.description,
-            file_path=activity.file_path,
-            metadata=activity.meta,
-            created_at=activity.created_at,
-        )
-    )
+    activity = await service.log_activity(session, body.to_domain())
+    return Envelope(data=ActivityOut.of(activity))
 
 
 @router.get(

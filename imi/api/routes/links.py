@@ -12,7 +12,8 @@ from fastapi import APIRouter, Body, Response
 
 from imi.api.deps import Session
 from imi.api.envelope import Envelope, error_responses
-from imi.api.schemas_links import DeploymentIn, DeploymentOut, PullRequestOut, TicketLinkOut
+from imi.api.schemas_links import DeploymentIn, DeploymentOut, PullRequestOut
+from imi.compat.shapes_links import TicketLinkOut
 from imi.errors import NotFound
 from imi.links import service
 from imi.links.models import PullRequestInput, TicketLinkInput

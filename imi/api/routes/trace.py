@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from imi.api.deps import Session
 from imi.api.envelope import Envelope, envelope_response, error_responses
-from imi.api.schemas_links import TraceOut, trace_view
+from imi.api.schemas_links import TraceOut
+from imi.compat.shapes_links import trace_view
 from imi.links import service
 
 router = APIRouter(tags=["trace"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from imi.api.deps import Session, parse_id, parse_query_id
 from imi.api.envelope import Envelope, PageEnvelope, error_responses, page_envelope, page_response
-from imi.api.schemas import WorkItemOut
+from imi.compat.shapes import GitStateUpdatedV2, InFlightV2, WorkItemOut, inflight_rows
 from imi.compat.v2 import GitStateIn, MergeIn, WorktreeCreateV2
 from imi.errors import ValidationFailed
 from imi.models_base import MAX_PAGE_SIZE
@@ -27,30 +27,10 @@ from imi.work.models import (
 router = APIRouter(tags=["worktrees (v2)"])
 
 
-class GitStateUpdatedV2(BaseModel):
-    worktree_id: str
-    updated_fields: list[str]
-    applied: bool
-
-
 class MergedV2(BaseModel):
     worktree_id: str
     merged_at: datetime | None
     active: bool
-
-
-class InFlightV2(BaseModel):
-    worktree_id: str
-    worktree_name: str
-    project_id: str
-    project_name: str
-    branch_name: str
-    status: str | None
-    uncommitted_count: int
-    ahead: int
-    behind: int
-    agent_id: str | None
-    last_activity: datetime | None
 
 
 class WorkingPath(BaseModel):
@@ -116,13 +96,7 @@ async def update_worktree_git_state(
     result = await service.update_git_state(
         session, body.to_domain(), work_item_id=parse_id(worktree_id, "worktree")
     )
-    return Envelope(
-        data=GitStateUpdatedV2(
-            worktree_id=str(result.work_item.id),
-            updated_fields=result.updated_fields,
-            applied=result.applied,
-        )
-    )
+    return Envelope(data=GitStateUpdatedV2.of(result))
 
 
 @router.post(
@@ -190,23 +164,7 @@ async def inflight_work(
         status=status,
     )
     page = await queries.list_in_flight(session, filters, limit=limit, offset=offset)
-    rows = [
-        {
-            "worktree_id": r.id,
-            "worktree_name": r.name,
-            "project_id": r.project_id,
-            "project_name": r.project_name,
-            "branch_name": r.branch_name,
-            "status": r.status,
-            "uncommitted_count": r.uncommitted_files_count,
-            "ahead": r.ahead_of_trunk,
-            "behind": r.behind_trunk,
-            "agent_id": r.owner_id,
-            "last_activity": r.last_activity_at,
-        }
-        for r in page.items
-    ]
-    return page_response(page, rows)
+    return page_response(page, inflight_rows(page.items))
 
 
 @router.get(
