@@ -27,6 +27,7 @@ from imi.auth.policy import check_auth_settings
 from imi.auth.scoping import install_project_scoping
 from imi.db import create_engine, session_factory
 from imi.logging import configure_logging, get_logger
+from imi.mcp.http import mount_mcp
 from imi.migrate import head_revision
 from imi.outbox.notify import EventHub
 from imi.pages import mount_static
@@ -98,10 +99,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = session_factory(app.state.engine)
         app.state.bus = await start_bus(settings, app.state.sessions, url)
         app.state.event_hub = EventHub(url)  # LISTENs from the first subscription on
+        await app.state.mcp.start()
         log.info("imi started", version=imi_version())
         try:
             yield
         finally:
+            await app.state.mcp.stop()
             await app.state.event_hub.stop()
             if app.state.bus is not None:
                 await app.state.bus.stop()
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.head_revision = head_revision()  # parsed once: it reads the migration files
     for prefix, router in routers(settings):
         app.include_router(router, prefix=prefix)
+    app.state.mcp = mount_mcp(app, settings)  # MCP tools at /mcp
     mount_static(app)
     install_error_handlers(app)
     check_auth_settings(settings)  # a missing JWT key file fails here, not on each request
