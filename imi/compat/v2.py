@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -143,7 +142,7 @@ class ActivityIn(Input):
     activity_type: Name
     description: LongText = Field(min_length=1)
     file_path: PathText | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     def to_domain(self) -> ActivityCreate:
         """The domain's input; an unknown ``activity_type`` is bad input naming the types."""
