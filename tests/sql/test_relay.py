@@ -60,3 +60,21 @@ async def test_a_functions_events_reach_the_broker(
     finally:
         await conn.close()
         await relay_bus.stop()
+
+
+async def test_a_functions_event_is_notified_on_commit(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The NOTIFY trigger (migration 0002) fires for a function's rows: live subscriptions
+    and a sleeping relay wake up."""
+    listener = await asyncpg.connect(plain_url(database_url))
+    writer = await asyncpg.connect(plain_url(database_url))
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("imi_events", lambda *args: notified.put_nowait(args[3]))
+    try:
+        await writer.fetchval("SELECT register_project(NULL, 'git@github.com:acme/notify.git')")
+        row_id = await asyncio.wait_for(notified.get(), timeout=30)
+        assert row_id == str(await writer.fetchval("SELECT max(id) FROM events"))
+    finally:
+        await listener.close()
+        await writer.close()
