@@ -130,6 +130,31 @@ def require_project(principal: Principal, project_id: uuid.UUID) -> None:
         raise Forbidden(f"this {principal.kind} is not allowed on project {project_id}")
 
 
+def coordination_project(principal: Principal, requested: str | None) -> str:
+    """The intermute ``project`` a coordination request works in (agents, messages,
+    reservations, domain records), decided once for every surface.
+
+    intermute's projects are free strings (``''`` when omitted); a key resolves to its project.
+    Here a key or token restricted to iMi projects may name one of those projects by id (its
+    UUID as text), and a request that omits the project takes the key's project when it has
+    exactly one; naming another project is Forbidden (403). Unrestricted callers may use any
+    project string, and omitting it means ``''``, as in intermute."""
+    value = (requested or "").strip()
+    if not principal.restricted:
+        return value
+    allowed = sorted(str(p) for p in principal.project_ids or ())
+    if not value:
+        if len(allowed) == 1:
+            return allowed[0]
+        raise Forbidden(
+            f"this {principal.kind} is restricted to {len(allowed)} projects: name one "
+            "with the project field"
+        )
+    if value not in allowed:
+        raise Forbidden(f"this {principal.kind} is not allowed on project {value}")
+    return value
+
+
 async def _key_principal(sessions: async_sessionmaker[AsyncSession], secret: str) -> Principal:
     async with unit_of_work(sessions) as session:
         key = await verify_secret(session, secret)
