@@ -10,12 +10,15 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from imi.cli.common import settings_with
 from imi.logging import configure_logging
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a keys command runs, not by `imi --help`
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -88,10 +91,9 @@ def create(
 ) -> None:
     """Create a key and print its secret (shown this once; only a hash is stored)."""
     from imi.auth.keys import create_key, parse_expiry, parse_scope
-    from imi.cli import _settings
     from imi.errors import DomainError
 
-    settings = _settings()
+    settings = settings_with()
     configure_logging(settings)
     try:
         projects = [uuid.UUID(p) for p in project] if project else None
@@ -122,9 +124,8 @@ def create(
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List keys (never their secrets)."""
     from imi.auth.keys import list_keys
-    from imi.cli import _settings
 
-    settings = _settings()
+    settings = settings_with()
     configure_logging(settings)
     keys = [_key_json(k) for k in _run(settings, list_keys)]
     if as_json:
@@ -143,10 +144,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id.", metavar="KEY_ID")]) -> None:
     """Revoke a key: requests with it are refused from now on."""
     from imi.auth.keys import revoke_key
-    from imi.cli import _settings
     from imi.errors import DomainError
 
-    settings = _settings()
+    settings = settings_with()
     configure_logging(settings)
     try:
         parsed = uuid.UUID(key_id)
