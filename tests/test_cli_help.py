@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from imi import cli
+from imi.cli import server
 from imi.settings import Settings
 
 runner = CliRunner()
@@ -60,8 +61,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
         return True
 
     monkeypatch.setattr(imi.runtime, "database", database)
-    monkeypatch.setattr(cli, "_run_uvicorn", run)
-    monkeypatch.setattr(cli, "configure_logging", lambda settings: None)  # keep the tests' own
+    monkeypatch.setattr(server, "_run_uvicorn", run)
+    monkeypatch.setattr(server, "configure_logging", lambda settings: None)  # keep the tests' own
     for name in ("IMI_HOST", "IMI_PORT", "IMI_MIGRATE_ON_START", "IMI_LOG_FORMAT"):
         monkeypatch.delenv(name, raising=False)
     return seen
@@ -95,7 +96,7 @@ def test_a_bad_environment_value_names_the_variable(served: list[Settings]) -> N
 
 def test_workers_come_from_the_option_or_the_environment(served: list[Settings]) -> None:
     assert runner.invoke(cli.app, ["serve"]).exit_code == 0
-    assert served[-1].workers is None  # decided by cli.worker_count
+    assert served[-1].workers is None  # decided by server.worker_count
     assert runner.invoke(cli.app, ["serve"], env={"IMI_WORKERS": "0"}).exit_code == 0
     assert served[-1].workers == 0  # one per core, counted when the workers start
     result = runner.invoke(cli.app, ["serve", "--workers", "3"], env={"IMI_WORKERS": "0"})
@@ -109,8 +110,8 @@ def test_worker_count_defaults_to_one_per_core_in_production_and_one_embedded(
 ) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     production = "postgresql://db.internal/imi"
-    assert cli.worker_count(Settings(_env_file=None, database_url=None)) == 1
-    assert cli.worker_count(Settings(_env_file=None, database_url=production)) == 6
-    assert cli.worker_count(Settings(_env_file=None, database_url=production, workers=2)) == 2
-    assert cli.worker_count(Settings(_env_file=None, database_url=None, workers=0)) == 6
-    assert cli.worker_count(Settings(_env_file=None, database_url=None, workers=3)) == 3
+    assert server.worker_count(Settings(_env_file=None, database_url=None)) == 1
+    assert server.worker_count(Settings(_env_file=None, database_url=production)) == 6
+    assert server.worker_count(Settings(_env_file=None, database_url=production, workers=2)) == 2
+    assert server.worker_count(Settings(_env_file=None, database_url=None, workers=0)) == 6
+    assert server.worker_count(Settings(_env_file=None, database_url=None, workers=3)) == 3
