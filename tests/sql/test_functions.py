@@ -4,7 +4,9 @@ aside. The REST call runs on an empty database, then the function on an emptied 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 
 from imi.settings import get_settings
 from tests.api.conftest import API, ok
-from tests.sql.conftest import CORRELATION
+from tests.sql.conftest import CORRELATION, plain_url
 from tests.sql.support import anonymous, empty, events_after, last_event_id, row
 
 HEADERS = {"X-Correlation-ID": CORRELATION}
@@ -331,3 +333,47 @@ async def test_v2_events_follow_the_setting_like_imi_publish_v2_events(
     events = await events_after(db, mark)
     assert [e["event_type"] for e in events] == ["imi.work.started", "imi.worktree.created"]
     assert events[0]["envelope"]["payload"]["name"] == "fix-x"  # the branch's worktree name
+
+
+async def test_concurrent_calls_register_one_project_and_one_worktree_per_branch(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """Many connections at once: one project per origin (any spelling), one registered event;
+    one active worktree per branch, the others refused as duplicates."""
+    spellings = [
+        "git@github.com:acme/race.git",
+        "https://github.com/Acme/Race",
+        "ssh://git@github.com/acme/race.git",
+        "https://www.github.com/acme/race/",
+    ] * 3
+    conns = [await asyncpg.connect(plain_url(database_url)) for _ in spellings]
+    try:
+        ids = await asyncio.gather(
+            *(
+                c.fetchval("SELECT register_project(NULL, $1)", s)
+                for c, s in zip(conns, spellings, strict=True)
+            )
+        )
+        assert len(set(ids)) == 1
+        registered = await db.fetchval(
+            "SELECT count(*) FROM events WHERE event_type = 'imi.project.registered'"
+        )
+        assert registered == 1
+        results = await asyncio.gather(
+            *(
+                c.fetchval(
+                    "SELECT register_worktree($1, 'fix', NULL, 'fix/race', '/srv/race')", ids[0]
+                )
+                for c in conns
+            ),
+            return_exceptions=True,
+        )
+        created = [r for r in results if isinstance(r, uuid.UUID)]
+        refused = [r for r in results if isinstance(r, asyncpg.UniqueViolationError)]
+        assert len(created) == 1 and len(refused) == len(conns) - 1, results
+        started = await db.fetchval(
+            "SELECT count(*) FROM events WHERE event_type = 'imi.work.started'"
+        )
+        assert started == 1
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
