@@ -26,7 +26,14 @@ Two implementations of one rule: origin normalization (``imi.projects.origin``),
 stripping and the envelope (``imi.outbox.envelope.build_envelope``) exist in Python and here.
 ``tests/sql/test_parity.py`` checks them against each other over the origin test cases and
 Hypothesis-generated origins; a change to either side fails it until the other follows (in a
-new migration: this one is frozen).
+new migration: this one is frozen). ``imi_normalize_remote_origin`` is the whole rule (0003 only
+dropped ``www.`` from stored values), including urlsplit's corners (C0 prefixes, brackets, NFKC).
+
+What SQL parameters cannot say: NULL means "keep" in ``update_worktree_git_state`` (REST's
+explicit null clears ``last_commit_hash``/``message``) and "derive it" for ``register_worktree``'s
+``p_name``; the git report's ``last_sync_at`` is the call's time. Metadata size is measured on
+jsonb's text (json.dumps spacing; numbers may print differently). Payload times read ``+00:00``
+where the service writes ``Z``.
 
 SECURITY INVOKER (the default) throughout, and the views are ``security_invoker`` (PostgreSQL
 15+): a caller's privileges and row-level security (0005) apply, so ``imi_scoped`` sees and
