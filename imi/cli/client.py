@@ -122,9 +122,8 @@ class Client:
         headers = {"User-Agent": f"imi-cli/{imi_version()}", "Accept": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        self.http = httpx.Client(
-            base_url=self.url + API_PREFIX, headers=headers, timeout=timeout, trust_env=False
-        )
+        # The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE) apply.
+        self.http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout)
         self.timeout = timeout
 
     def close(self) -> None:

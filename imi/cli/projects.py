@@ -188,8 +188,8 @@ def deactivate(
     """Deactivate a project (soft delete; its active work is closed as abandoned)."""
     ident = uuid_arg(project_id, "project")
     with connect(url, key, timeout) as api:
-        api.call("DELETE", f"/projects/{ident}")
-    if as_json:
-        render.emit_json({"id": ident, "active": False})
-    else:
-        render.lines([f"deactivated project {ident}"])
+        api.call("DELETE", f"/projects/{ident}")  # 204: no body, so read back what it did
+        project = api.get(f"/projects/{ident}")
+    if not as_json:
+        render.lines([f"deactivated project {project['name']} ({ident})"])
+    show(project, as_json)

@@ -64,7 +64,7 @@ def table(
     else:
         grid = Table(title=title, header_style="bold", title_justify="left")
         for header, _ in columns:
-            # fold, never truncate: ids and URLs must survive a narrow terminal intact.
+            # Never truncated: a narrow terminal folds cells, so ids and URLs stay whole.
             if header == "id":
                 grid.add_column(header, no_wrap=True)
             else:

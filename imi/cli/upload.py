@@ -60,7 +60,7 @@ def upload_with_progress(
                 headers={"Content-Type": content_type, "Content-Length": str(size)},
             )
         except ClientFailure as failure:
-            if progress.tasks[0].completed < size:
+            if 0 < progress.tasks[0].completed < size:
                 # The server answered (e.g. 413 on the announced size) and closed before
                 # reading the rest; say what happened rather than a bare broken pipe.
                 raise ClientFailure(

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +27,18 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again when this returns
 
 
-def test_no_server_answers() -> None:
+def test_no_server_answers(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
-    for command in (("projects", "list"), ("trace", "ticket", "PROJ-1"), ("stats", "--json")):
+    manifest = tmp_path / "components.toml"
+    manifest.write_text("[components]\n")
+    upload = ("components", "import", str(manifest), "--project", str(uuid.uuid4()))
+    for command in (
+        ("projects", "list"),
+        ("trace", "ticket", "PROJ-1"),
+        ("stats", "--json"),
+        ("work", "start", str(uuid.uuid4()), "main"),
+        upload,
+    ):
         err = failed(url, *command)
         assert err.strip() == (
             f"error: no iMi server answers at {url} (start one with `imi serve`, or set "
@@ -129,3 +139,24 @@ def test_auth_required(database_url: str, engine: Any) -> None:
         assert ok(live, "projects", "get", created["id"], "--json", key=reader).json() == created
     finally:
         server.stop()
+
+
+def test_an_upload_cut_short_says_how_far_it_got(tmp_path: Path) -> None:
+    """A peer that reads the start of the request and hangs up mid-body."""
+    manifest = tmp_path / "big.toml"
+    manifest.write_bytes(b"#" * 4_000_000)  # more than the socket buffers hold
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def hang_up() -> None:
+            conn, _ = listener.accept()
+            conn.recv(1000)
+            conn.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        err = failed(url, "components", "import", str(manifest), "--project", str(uuid.uuid4()))
+        thread.join(30)
+    assert err.startswith("error: the server stopped reading big.toml (4000000 bytes) after "), err

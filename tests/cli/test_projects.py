@@ -84,10 +84,12 @@ def test_get_search_and_deactivate(live: Live) -> None:
     assert "my-awesome-app" in ok(live, "projects", "search", "awesome").stdout
     assert "no project matches 'zzz'" in ok(live, "projects", "search", "zzz").stdout
 
-    assert ok(live, "projects", "deactivate", ident).stdout.strip() == (
-        f"deactivated project {ident}"
-    )
+    gone = ok(live, "projects", "deactivate", ident)
+    assert gone.stdout.startswith(f"deactivated project my-awesome-app ({ident})\n")
     assert live.data("GET", f"/projects/{ident}")["active"] is False
+    # Again: still deactivated, and --json shows the project as the server now has it.
+    again = ok(live, "projects", "deactivate", ident, "--json").json()
+    assert again == live.data("GET", f"/projects/{ident}") and again["active"] is False
 
 
 def test_errors_carry_the_servers_message(live: Live) -> None:

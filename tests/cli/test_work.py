@@ -104,6 +104,8 @@ def test_get_git_state_and_complete(live: Live) -> None:
     assert done["merge_commit_hash"] == "f6e5d4c3" and done["merged_by"] == "m-1"
     assert ok(live, "work", "list", "--json").json() == []
     assert [w["id"] for w in ok(live, "work", "list", "--completed", "--json").json()] == [ident]
+    done_table = ok(live, "work", "list", "--completed").stdout
+    assert "feat/state" in done_table and "merged" in done_table
 
     other = start(live, project(live, "two"), "exp/try")
     text = ok(live, "work", "complete", other["id"], "--as", "abandoned").stdout
