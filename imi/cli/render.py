@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,13 +20,18 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]00:00)")
 # Ids stay on one line (copied and pasted whole); the other columns fold when the terminal is
 # narrow, each keeping room for a short word so none collapses to nothing.
 MIN_WIDTH = 6
+PIPE_WIDTH = 1000
 # A column: its header and how to get the cell from a row (a key, or a function).
 Column = tuple[str, str | Callable[[dict[str, Any]], Any]]
 
 
 def console(*, stderr: bool = False) -> Console:
     # Built per call: CliRunner and pipes swap sys.stdout, and rich reads it when printing.
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Piped (grep, less, a file): one line per row rather than rich's 80 columns.
+        out.width = PIPE_WIDTH
+    return out
 
 
 def emit_json(data: Any) -> None:

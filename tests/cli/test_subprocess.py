@@ -76,3 +76,18 @@ def test_help_and_module_entry_points() -> None:
     assert done.returncode == 0 and "stdio" in done.stdout, done.stderr
     done = _run(IMI, "projects", "list", "--help")
     assert "IMI_URL" in done.stdout and "IMI_API_KEY" in done.stdout and "--json" in done.stdout
+
+
+def test_piped_output_keeps_each_row_on_one_line(live: Live) -> None:
+    """Without a terminal (and no COLUMNS) rows are not folded at rich's 80 columns: a pipe
+    into grep sees whole rows."""
+    origin = "https://github.com/acme/a-repository-with-a-rather-long-name-for-folding"
+    live.data("POST", "/projects", json={"remote_origin": origin})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMI_") and k != "COLUMNS"}
+    env.update(IMI_URL=live.url, NO_COLOR="1")
+    done = subprocess.run(
+        [IMI, "projects", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if "a-repository" in line]
+    assert origin in row and len(row) > 120
