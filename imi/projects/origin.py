@@ -48,7 +48,10 @@ def normalize_remote_origin(origin: str) -> str:
         raise _invalid(origin, "must not contain whitespace")
 
     if "://" in origin:
-        parts = urlsplit(origin)
+        try:
+            parts = urlsplit(origin)
+        except ValueError as exc:  # an unbalanced "[" (IPv6 host)
+            raise _invalid(origin, "malformed URL") from exc
         scheme = parts.scheme.lower()
         if scheme not in SCHEMES:
             raise _invalid(origin, f"unsupported scheme {parts.scheme!r}")
@@ -92,7 +95,10 @@ def strip_credentials(origin: str) -> str:
     origin = origin.strip()
     if "://" not in origin:
         return origin
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # not a URL, so no userinfo to strip (validation refuses it anyway)
+        return origin
     if parts.scheme.lower() == "https" and "@" in parts.netloc:
         return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
     if parts.password is not None:

@@ -54,6 +54,8 @@ def test_nested_groups_are_kept() -> None:
         "https://github.com/acme/widget?x=1",
         "https://github.com/../widget",
         "git@bad_host!:acme/widget",
+        "https://[abc/acme/widget",  # urlsplit's "Invalid IPv6 URL" was a 500
+        "ssh://git@[::1/acme/widget",
     ],
 )
 def test_invalid_origins_are_rejected_naming_the_field(origin: str) -> None:
