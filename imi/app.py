@@ -67,8 +67,9 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
 
     ``settings`` is there for routers built per app (GraphQL limits, feature switches).
     """
-    from imi.api import health
+    from imi.api import coordination_ws, health
     from imi.api.rest import API_PREFIX, rest_router
+    from imi.api.routes import coordination_agents, coordination_messages
     from imi.graphql.router import graphql_router
     from imi.messaging.asyncapi import asyncapi_router
     from imi.pages import pages_router
@@ -79,6 +80,9 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
         (API_PREFIX, rest_router()),
         ("/graphql", graphql_router(settings)),
         ("", asyncapi_router(settings)),
+        ("", coordination_agents.router),
+        ("", coordination_messages.router),
+        ("", coordination_ws.router),
     ]
 
 

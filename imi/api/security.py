@@ -6,7 +6,8 @@ then counts the request against the caller's rate limit (per key or token, per a
 keyless local calls; shared by every worker and replica through PostgreSQL);
 GraphQL checks its operations itself against the same policy. The principal is set for the
 request's context, so restricted keys are scoped in every query (``imi.auth.scoping``).
-WebSocket connections authenticate in their ``connection_init`` (``imi.graphql.router``).
+WebSocket connections authenticate in their ``connection_init`` (``imi.graphql.router``), the
+agents' push sockets at their handshake (``imi.api.coordination_ws``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from imi.logging import get_logger
 log = get_logger(__name__)
 
 REST_PREFIX = "/api/v1/"
+# intermute's own paths (agents, messages, inbox, threads, reservations, records): GET reads,
+# every other method writes (an agent releases its own reservation with a write key).
+COORDINATION_PREFIX = "/api/"
 ADMIN_PATHS = ("/api/v1/keys",)
 # Always served without credentials: load balancers and the pages' own assets.
 OPEN_PATHS = ("/health",)
@@ -57,6 +61,11 @@ def rest_action(method: str, path: str) -> Action:
     if path.startswith(ADMIN_PATHS):
         return Action.ADMIN
     return METHOD_ACTIONS.get(method.upper(), Action.ADMIN)
+
+
+def coordination_action(method: str) -> Action:
+    """The action of an intermute call: reads by GET/HEAD/OPTIONS, everything else writes."""
+    return Action.READ if method.upper() in ("GET", "HEAD", "OPTIONS") else Action.WRITE
 
 
 def _is_graphiql_page(scope: Scope) -> bool:
@@ -96,6 +105,8 @@ class AuthMiddleware:
                 require(principal, rest_action(scope["method"], path))
                 if path.startswith(ADMIN_PATHS) and principal.restricted:
                     raise Forbidden("key management needs a key not restricted to projects")
+            elif path.startswith(COORDINATION_PREFIX):
+                require(principal, coordination_action(scope["method"]))
             elif page:
                 require(principal, Action.READ)
         except (Unauthenticated, Forbidden) as exc:

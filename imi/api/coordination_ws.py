@@ -1,0 +1,186 @@
+"""intermute's push: ``GET /ws/agents/{agent_id}`` (optional ``project`` query).
+
+Each socket subscribes to the process's :class:`~imi.outbox.notify.EventHub` (LISTEN/NOTIFY on
+committed outbox rows), so a message committed by *any* replica reaches every socket of its
+recipients within milliseconds of the commit. Frames are notifications, not messages:
+
+* ``{"type": "message.created", "project", "message_id", "cursor", "agent"}`` to each socket of
+  an agent the send delivered to (to, cc and bcc);
+* ``{"type": "message.ack" | "message.read", "project", "message_id"}`` to the sockets of the
+  message's sender and recipients.
+
+With ``project`` the socket hears that project only; without it (unrestricted callers) every
+project. The client then reads ``GET /api/inbox/{agent}?since_cursor=<last cursor>``; after a
+reconnect that same read returns exactly what it missed, in order, nothing twice (cursors of a
+project commit in order). A socket whose queue overflows is closed with 1013 (try again):
+reconnect and read the inbox since the last cursor.
+
+Authentication as for HTTP (``Authorization: Bearer``; loopback without a key in local-open
+mode), with the read scope; a project-restricted key listens to its project only, and not to a
+registered agent of another project (403 at the handshake).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from imi.auth.policy import (
+    Action,
+    authenticate,
+    bearer_token,
+    coordination_project,
+    credentials_live,
+    require,
+)
+from imi.auth.principal import Principal
+from imi.coordination.agents import get_agent
+from imi.errors import DomainError, Forbidden, Unauthenticated
+from imi.logging import get_logger
+from imi.outbox.models import Event
+from imi.outbox.notify import StreamClosed, SubscriberLagged
+
+log = get_logger(__name__)
+router = APIRouter()
+
+CREATED = ("imi.message.created", "imi.message.updated")
+MARKED = {"imi.message.acked": "message.ack", "imi.message.read": "message.read"}
+CHECK_CREDENTIALS_EVERY = 30.0  # seconds: a revoked key's sockets close within this
+TRY_AGAIN = 1013
+
+
+def frames_for(event: Event, agent: str, project: str | None) -> list[dict[str, Any]]:
+    """The frames ``event`` means for a socket of ``agent`` (listening to ``project``, or to
+    every project when None)."""
+    payload: dict[str, Any] = (event.envelope or {}).get("payload") or {}
+    where = payload.get("project")
+    if project is not None and where != project:
+        return []
+    if event.event_type in CREATED:
+        return [
+            {
+                "type": "message.created",
+                "project": where,
+                "message_id": payload.get("message_id"),
+                "cursor": delivery.get("cursor"),
+                "agent": agent,
+            }
+            for delivery in payload.get("deliveries") or []
+            if delivery.get("agent") == agent
+        ]
+    kind = MARKED.get(event.event_type)
+    if kind is not None and agent in (payload.get("participants") or []):
+        return [{"type": kind, "project": where, "message_id": payload.get("message_id")}]
+    return []
+
+
+async def _admit(websocket: WebSocket, agent_id: str) -> tuple[Principal, str | None]:
+    state = websocket.app.state
+    client = websocket.client
+    principal = await authenticate(
+        state.sessions,
+        state.settings,
+        token=bearer_token(websocket.headers.get("authorization")),
+        client_host=client.host if client else None,
+    )
+    require(principal, Action.READ)
+    requested = websocket.query_params.get("project")
+    if requested is None and not principal.restricted:
+        return principal, None
+    project = coordination_project(principal, requested)
+    if principal.restricted:
+        async with state.sessions() as session:
+            agent = await get_agent(session, agent_id)
+        if agent is not None and agent.project != project:
+            raise Forbidden(f"agent {agent_id} belongs to another project")
+    return principal, project
+
+
+async def _refuse(websocket: WebSocket, exc: DomainError) -> None:
+    status = 401 if isinstance(exc, Unauthenticated) else 403
+    log.info("agent socket refused", path=websocket.url.path, code=exc.code, reason=exc.message)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body = {
+            "success": False,
+            "error": {"code": exc.code, "message": exc.message, "details": exc.details},
+        }
+        await websocket.send_denial_response(JSONResponse(body, status_code=status))
+    else:
+        await websocket.close(code=1008, reason=exc.message[:120])
+
+
+@router.websocket("/ws/agents/{agent_id}")
+async def agent_socket(websocket: WebSocket, agent_id: str) -> None:
+    try:
+        principal, project = await _admit(websocket, agent_id)
+    except (Unauthenticated, Forbidden) as exc:
+        await _refuse(websocket, exc)
+        return
+    hub = websocket.app.state.event_hub
+    wanted = (*CREATED, *MARKED)
+    try:
+        # Subscribed before the handshake completes: nothing committed after it is missed.
+        subscription = await hub.subscribe(
+            lambda event: event.event_type in wanted and bool(frames_for(event, agent_id, project))
+        )
+    except StreamClosed as exc:
+        await websocket.close(code=TRY_AGAIN, reason=str(exc)[:120])
+        return
+    async with subscription:
+        await websocket.accept()
+        reader = asyncio.create_task(_drain_client(websocket))
+        try:
+            await _forward(websocket, subscription, agent_id, project, principal, reader)
+        except SubscriberLagged as exc:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=TRY_AGAIN, reason=str(exc)[:120])
+        except StreamClosed as exc:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1001, reason=str(exc)[:120])
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client went away mid-send
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, until it disconnects (intermute does too)."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()
+
+
+async def _forward(
+    websocket: WebSocket,
+    subscription: Any,
+    agent: str,
+    project: str | None,
+    principal: Principal,
+    reader: asyncio.Task[None],
+) -> None:
+    sessions = websocket.app.state.sessions
+    while not reader.done():
+        next_event = asyncio.ensure_future(subscription.next())
+        done, _ = await asyncio.wait(
+            {next_event, reader},
+            timeout=CHECK_CREDENTIALS_EVERY,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if next_event not in done:
+            next_event.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StreamClosed):
+                await next_event
+            if not reader.done() and not await credentials_live(sessions, principal):
+                await websocket.close(code=1008, reason="credentials revoked or expired")
+                return
+            continue
+        for event in [next_event.result(), *subscription.drain()]:
+            for frame in frames_for(event, agent, project):
+                await websocket.send_json(frame)
