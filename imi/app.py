@@ -25,6 +25,7 @@ from imi.api.middleware import CorrelationIdMiddleware
 from imi.api.security import AuthMiddleware
 from imi.auth.policy import check_auth_settings
 from imi.auth.scoping import install_project_scoping
+from imi.coordination.sweeper import start_sweeper
 from imi.db import create_engine, session_factory
 from imi.logging import configure_logging, get_logger
 from imi.mcp.http import mount_mcp
@@ -69,7 +70,11 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     """
     from imi.api import coordination_ws, health
     from imi.api.rest import API_PREFIX, rest_router
-    from imi.api.routes import coordination_agents, coordination_messages
+    from imi.api.routes import (
+        coordination_agents,
+        coordination_messages,
+        coordination_reservations,
+    )
     from imi.graphql.router import graphql_router
     from imi.messaging.asyncapi import asyncapi_router
     from imi.pages import pages_router
@@ -83,6 +88,7 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
         ("", coordination_agents.router),
         ("", coordination_messages.router),
         ("", coordination_ws.router),
+        ("", coordination_reservations.router),
     ]
 
 
@@ -103,12 +109,19 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = session_factory(app.state.engine)
         app.state.bus = await start_bus(settings, app.state.sessions, url)
         app.state.event_hub = EventHub(url)  # LISTENs from the first subscription on
+        app.state.reservation_sweeper = start_sweeper(
+            app.state.sessions,
+            interval=settings.reservation_sweep_seconds,
+            stale_seconds=settings.reservation_stale_agent_seconds,
+        )
         await app.state.mcp.start()
         log.info("imi started", version=imi_version())
         try:
             yield
         finally:
             await app.state.mcp.stop()
+            if app.state.reservation_sweeper is not None:
+                await app.state.reservation_sweeper.stop()
             await app.state.event_hub.stop()
             if app.state.bus is not None:
                 await app.state.bus.stop()

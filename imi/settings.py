@@ -137,6 +137,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Days published events stay in the events table (0: keep forever).",
     )
+    reservation_sweep_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Seconds between passes of the file reservation sweeper (0: off).",
+    )
+    reservation_stale_agent_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="A reservation's agent is stale (and the sweeper releases it) when its "
+        "last heartbeat is older than this.",
+    )
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
     )
