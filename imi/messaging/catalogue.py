@@ -101,7 +101,41 @@ FAILURE: dict[str, JsonSchema] = {
 }
 V2_WORKTREE = {"worktree_id": UUID, "project_name": TEXT}
 
+# intermute's file reservations (imi.coordination.reservations).
+RESERVATION: dict[str, JsonSchema] = {
+    "reservation_id": UUID,
+    "id": UUID,
+    "agent_id": TEXT,
+    "project": TEXT,
+    "path_pattern": TEXT,
+    "exclusive": BOOL,
+    "reason": TEXT,
+    "created_at": TIME,
+    "expires_at": TIME,
+    "is_active": BOOL,
+    "released_at": TIME,
+    "release_reason": {
+        "type": "string",
+        "enum": ["released", "expired", "agent_stale"],
+        "description": "by its holder, past its expiry, or its agent stopped heartbeating",
+    },
+}
+RESERVATION_EVENTS = (
+    PublishedEvent(
+        "imi.reservation.created",
+        "an agent reserves a glob pattern of files (POST /api/reservations)",
+        extra=RESERVATION,
+        optional=("released_at", "release_reason"),
+    ),
+    PublishedEvent(
+        "imi.reservation.released",
+        "a reservation ends: released by its holder, or by the sweeper (expired, agent stale)",
+        extra=RESERVATION,
+    ),
+)
+
 PUBLISHED: tuple[PublishedEvent, ...] = (
+    *RESERVATION_EVENTS,
     PublishedEvent(
         "imi.project.registered",
         "a project is registered (or re-activated); also the answer to a register command "
