@@ -134,7 +134,58 @@ RESERVATION_EVENTS = (
     ),
 )
 
+# intermute's agents and messages (imi.coordination.agents, imi.coordination.messages).
+AGENT: dict[str, JsonSchema] = {
+    "agent_id": UUID,
+    "session_id": TEXT,
+    "name": TEXT,
+    "project": TEXT,
+    "capabilities": array(TEXT),
+    "metadata": OBJECT,
+    "status": TEXT,
+    "created_at": TIME,
+    "last_seen": TIME,
+}
+MESSAGE: dict[str, JsonSchema] = {
+    "project": TEXT,
+    "message_id": TEXT,
+    "thread_id": TEXT,
+    "from": TEXT,
+    "to": array(TEXT),
+    "cc": array(TEXT),
+    "subject": TEXT,
+    "body": TEXT,
+    "importance": TEXT,
+    "ack_required": BOOL,
+    "created_at": TIME,
+    "cursor": INT,
+    "deliveries": {
+        "type": "array",
+        "description": "the recipients (bcc included) this send reached, with their cursor",
+        "items": {"type": "object", "properties": {"agent": TEXT, "cursor": INT}},
+    },
+}
+MARKED = {
+    "project": TEXT,
+    "message_id": TEXT,
+    "agent": TEXT,
+    "cursor": INT,
+    "participants": array(TEXT),
+}
+MESSAGE_EVENTS = (
+    PublishedEvent("imi.agent.registered", "an agent registers (POST /api/agents)", extra=AGENT),
+    PublishedEvent("imi.message.created", "a message is sent (POST /api/messages)", extra=MESSAGE),
+    PublishedEvent(
+        "imi.message.updated",
+        "a message is sent again with the same id: overwritten, delivered only to new recipients",
+        extra=MESSAGE,
+    ),
+    PublishedEvent("imi.message.acked", "a message is acknowledged", extra=MARKED),
+    PublishedEvent("imi.message.read", "a message is marked read", extra=MARKED),
+)
+
 PUBLISHED: tuple[PublishedEvent, ...] = (
+    *MESSAGE_EVENTS,
     *RESERVATION_EVENTS,
     PublishedEvent(
         "imi.project.registered",
