@@ -40,6 +40,7 @@ from imi.auth.policy import (
 )
 from imi.auth.principal import Principal
 from imi.coordination.agents import get_agent
+from imi.coordination.messages_push import EVENT_TYPES, frames_for
 from imi.errors import DomainError, Forbidden, Unauthenticated
 from imi.logging import get_logger
 from imi.outbox.models import Event
@@ -48,35 +49,13 @@ from imi.outbox.notify import StreamClosed, SubscriberLagged
 log = get_logger(__name__)
 router = APIRouter()
 
-CREATED = ("imi.message.created", "imi.message.updated")
-MARKED = {"imi.message.acked": "message.ack", "imi.message.read": "message.read"}
 CHECK_CREDENTIALS_EVERY = 30.0  # seconds: a revoked key's sockets close within this
 TRY_AGAIN = 1013
 
 
-def frames_for(event: Event, agent: str, project: str | None) -> list[dict[str, Any]]:
-    """The frames ``event`` means for a socket of ``agent`` (listening to ``project``, or to
-    every project when None)."""
+def _frames(event: Event, agent: str, project: str | None) -> list[dict[str, Any]]:
     payload: dict[str, Any] = (event.envelope or {}).get("payload") or {}
-    where = payload.get("project")
-    if project is not None and where != project:
-        return []
-    if event.event_type in CREATED:
-        return [
-            {
-                "type": "message.created",
-                "project": where,
-                "message_id": payload.get("message_id"),
-                "cursor": delivery.get("cursor"),
-                "agent": agent,
-            }
-            for delivery in payload.get("deliveries") or []
-            if delivery.get("agent") == agent
-        ]
-    kind = MARKED.get(event.event_type)
-    if kind is not None and agent in (payload.get("participants") or []):
-        return [{"type": kind, "project": where, "message_id": payload.get("message_id")}]
-    return []
+    return frames_for(event.event_type, payload, agent, project)
 
 
 async def _admit(websocket: WebSocket, agent_id: str) -> tuple[Principal, str | None]:
@@ -122,11 +101,12 @@ async def agent_socket(websocket: WebSocket, agent_id: str) -> None:
         await _refuse(websocket, exc)
         return
     hub = websocket.app.state.event_hub
-    wanted = (*CREATED, *MARKED)
     try:
         # Subscribed before the handshake completes: nothing committed after it is missed.
         subscription = await hub.subscribe(
-            lambda event: event.event_type in wanted and bool(frames_for(event, agent_id, project))
+            lambda event: (
+                event.event_type in EVENT_TYPES and bool(_frames(event, agent_id, project))
+            )
         )
     except StreamClosed as exc:
         await websocket.close(code=TRY_AGAIN, reason=str(exc)[:120])
@@ -166,21 +146,28 @@ async def _forward(
     reader: asyncio.Task[None],
 ) -> None:
     sessions = websocket.app.state.sessions
-    while not reader.done():
-        next_event = asyncio.ensure_future(subscription.next())
-        done, _ = await asyncio.wait(
-            {next_event, reader},
-            timeout=CHECK_CREDENTIALS_EVERY,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if next_event not in done:
-            next_event.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StreamClosed):
-                await next_event
-            if not reader.done() and not await credentials_live(sessions, principal):
-                await websocket.close(code=1008, reason="credentials revoked or expired")
-                return
-            continue
-        for event in [next_event.result(), *subscription.drain()]:
-            for frame in frames_for(event, agent, project):
-                await websocket.send_json(frame)
+    # The pending read is never cancelled while the socket lives: a cancelled queue read can
+    # lose the event it was completing. Only the credential check runs between waits.
+    next_event: asyncio.Future[Event] = asyncio.ensure_future(subscription.next())
+    try:
+        while not reader.done():
+            waiting: set[asyncio.Future[Any]] = {next_event, reader}
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=CHECK_CREDENTIALS_EVERY,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if next_event not in done:
+                if not reader.done() and not await credentials_live(sessions, principal):
+                    await websocket.close(code=1008, reason="credentials revoked or expired")
+                    return
+                continue
+            batch = [next_event.result(), *subscription.drain()]
+            next_event = asyncio.ensure_future(subscription.next())
+            for event in batch:
+                for frame in _frames(event, agent, project):
+                    await websocket.send_json(frame)
+    finally:
+        next_event.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StreamClosed):
+            await next_event
