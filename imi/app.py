@@ -73,6 +73,7 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
     from imi.api.routes import (
         coordination_agents,
         coordination_messages,
+        coordination_records,
         coordination_reservations,
     )
     from imi.graphql.router import graphql_router
@@ -89,6 +90,7 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
         ("", coordination_messages.router),
         ("", coordination_ws.router),
         ("", coordination_reservations.router),
+        ("", coordination_records.router),
     ]
 
 

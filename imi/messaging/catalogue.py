@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Integer, Table, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 
+from imi.coordination.records import EVENTS as RECORD_KEYS
 from imi.models import metadata
 from imi.outbox.envelope import ENVELOPE_VERSION
 
@@ -101,6 +102,30 @@ FAILURE: dict[str, JsonSchema] = {
 }
 V2_WORKTREE = {"worktree_id": UUID, "project_name": TEXT}
 
+# intermute's orchestration records (specs, epics, stories, tasks, insights, sessions).
+RECORD = {
+    "kind": TEXT,
+    "project": TEXT,
+    "id": TEXT,
+    "record": {
+        "type": "object",
+        "description": "the record as /api/<kind>s answers it: after the change, or as it was "
+        "when deleted",
+    },
+}
+RECORD_CHANGES = {
+    "created": "is created (POST)",
+    "updated": "is replaced (PUT)",
+    "deleted": "is deleted (DELETE)",
+    "assigned": "is assigned to an agent (POST .../assign): running",
+    "linked": "is linked to a spec (POST .../link)",
+}
+RECORD_EVENTS = tuple(
+    PublishedEvent(key, f"a coordination {kind} {RECORD_CHANGES[change]}", extra=RECORD)
+    for kind, changes in RECORD_KEYS.items()
+    for change, key in changes.items()
+)
+
 # intermute's file reservations (imi.coordination.reservations).
 RESERVATION: dict[str, JsonSchema] = {
     "reservation_id": UUID,
@@ -187,6 +212,7 @@ MESSAGE_EVENTS = (
 PUBLISHED: tuple[PublishedEvent, ...] = (
     *MESSAGE_EVENTS,
     *RESERVATION_EVENTS,
+    *RECORD_EVENTS,
     PublishedEvent(
         "imi.project.registered",
         "a project is registered (or re-activated); also the answer to a register command "
