@@ -11,8 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +23,7 @@ from imi.auth.keys import create_key
 from imi.auth.models import Scope
 from imi.coordination import records
 from imi.coordination.records_kinds import BY_NAME
+from imi.migrate import alembic_config, upgrade
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import API, error
 
@@ -554,3 +557,62 @@ async def test_the_restricted_role_sees_and_writes_only_its_projects_rows(
             assert [r.project for r in seen] == [mine], table
         with pytest.raises(DBAPIError, match="row-level security"):
             await records.create(session, BY_NAME["spec"], theirs, {"title": "not mine"})
+
+
+async def test_a_read_key_reads_and_writes_nothing(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    async with sessions() as session, session.begin():
+        key = await create_key(session, name="reader", scope=Scope.READ)
+    reader = {"authorization": f"Bearer {key.secret}"}
+    proj = project()
+    spec = created(await client.post("/api/specs", json={"title": "t", "project": proj}))
+    item = f"/api/specs/{spec['id']}"
+    assert (await client.get(item, params={"project": proj}, headers=reader)).json() == spec
+    assert (await client.get("/api/specs", params={"project": proj}, headers=reader)).json() == [
+        spec
+    ]
+    refused = [
+        await client.post("/api/specs", json={"title": "t", "project": proj}, headers=reader),
+        await client.put(item, json=spec, headers=reader),
+        await client.delete(item, params={"project": proj}, headers=reader),
+    ]
+    for answer in refused:
+        error(answer, 403, "FORBIDDEN")
+    bad_key = {"authorization": "Bearer imi_nope_nope"}
+    error(await client.get(item, params={"project": proj}, headers=bad_key), 401, "UNAUTHORIZED")
+    assert (await client.get(item, params={"project": proj})).json() == spec
+
+
+def test_downgrade_drops_the_tables_and_upgrade_brings_them_back(server_url: str) -> None:
+    name = f"imi_test_records_{uuid.uuid4().hex[:10]}"
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    tables = [kind.table for kind in BY_NAME.values()]
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def present() -> list[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE tablename = ANY($1::text[])", tables
+            )
+            return sorted(r["tablename"] for r in rows)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(url, "0011")
+        assert asyncio.run(present()) == sorted(tables)
+        command.downgrade(alembic_config(url), "0010")
+        assert asyncio.run(present()) == []
+        upgrade(url, "0011")
+        assert asyncio.run(present()) == sorted(tables)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
