@@ -81,3 +81,12 @@ SWEEP = text(
     RETURNING {COLUMNS}
     """
 )
+
+# The live reservations in the projects of some work items: intermute's ``project`` naming the
+# iMi project by id (as a project-restricted key does) or by name.
+LIVE_FOR_WORK_ITEMS = text(
+    f"SELECT w.id AS work_item_id, w.worktree_path, w.owner_id, {COLUMNS} "
+    "FROM work_items w JOIN projects p ON p.id = w.project_id "
+    "JOIN file_reservations r ON r.project IN (p.id::text, p.name) "
+    f"WHERE w.id = ANY(:ids) AND {LIVE} ORDER BY r.created_at, r.id"
+)

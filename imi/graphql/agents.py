@@ -13,6 +13,7 @@ from imi.graphql.loaders.work import WorkItemsByOwner
 from imi.graphql.pagination import Connection, Window, connection
 
 if TYPE_CHECKING:
+    from imi.graphql.reservations import Reservation
     from imi.graphql.work import WorkItem, WorkItemFilter
 
 Info = strawberry.Info[Context, None]
@@ -45,6 +46,14 @@ class Agent:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Activity]:
         return await activities_of_agent(info, str(self.id), Window.of(first, after))
+
+    @strawberry.field(description="The live file reservations this agent holds.")
+    async def reservations(
+        self, info: Info
+    ) -> list[Annotated[Reservation, strawberry.lazy("imi.graphql.reservations")]]:
+        from imi.graphql.reservations import agent_reservations
+
+        return await agent_reservations(info, str(self.id))
 
 
 @strawberry.type

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from imi.graphql.events import Event
     from imi.graphql.links import Deployment, PullRequest, TicketLinkEdge
     from imi.graphql.projects import Project
+    from imi.graphql.reservations import Reservation
 
 Info = strawberry.Info[Context, None]
 
@@ -144,6 +145,17 @@ class WorkItem(Node, FromRow):
         from imi.graphql.events import work_item_timeline
 
         return await work_item_timeline(info, self.uuid, Window.of(first, after))
+
+    @strawberry.field(
+        description="Live file reservations on this work item: in its project, held by its "
+        "owner or overlapping its worktree (README: Reservations)."
+    )
+    async def reservations(
+        self, info: Info
+    ) -> list[Annotated[Reservation, strawberry.lazy("imi.graphql.reservations")]]:
+        from imi.graphql.reservations import work_item_reservations
+
+        return await work_item_reservations(info, self.uuid)
 
 
 @node_resolver("WorkItem")
