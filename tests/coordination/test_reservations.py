@@ -310,3 +310,22 @@ async def test_a_restricted_key_works_in_its_project_only(
     error(gone, 404, "NOT_FOUND")
     ok = await client.delete(f"{URL}/{made.json()['id']}", headers={**headers, "X-Agent-ID": "a1"})
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_read_key_may_check_and_list_but_not_reserve_or_release(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as session, session.begin():
+        key = await create_key(session, name="reader", scope=Scope.READ)
+    headers = {"authorization": f"Bearer {key.secret}"}
+    made = await reserve(client, "a1", "src/**", exclusive=True)
+    body = {"agent_id": "a1", "project": "p1", "path_pattern": "lib/**"}
+    error(await client.post(URL, json=body, headers=headers), 403, "FORBIDDEN")
+    gone = await client.delete(f"{URL}/{made['id']}", headers={**headers, "X-Agent-ID": "a1"})
+    error(gone, 403, "FORBIDDEN")
+    listed = await client.get(URL, params={"project": "p1"}, headers=headers)
+    assert [r["id"] for r in listed.json()["reservations"]] == [made["id"]]
+    check = await client.get(
+        f"{URL}/check", params={"project": "p1", "pattern": "src/a"}, headers=headers
+    )
+    assert len(check.json()["conflicts"]) == 1
