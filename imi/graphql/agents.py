@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -13,6 +14,7 @@ from imi.graphql.loaders.work import WorkItemsByOwner
 from imi.graphql.pagination import Connection, Window, connection
 
 if TYPE_CHECKING:
+    from imi.graphql.messages import AgentRegistration, InboxCounts
     from imi.graphql.reservations import Reservation
     from imi.graphql.work import WorkItem, WorkItemFilter
 
@@ -55,12 +57,50 @@ class Agent:
 
         return await agent_reservations(info, str(self.id))
 
+    @strawberry.field(
+        description="Its intermute registrations (agentId or name equal to this owner id), "
+        "newest first."
+    )
+    async def registrations(
+        self, info: Info
+    ) -> list[Annotated[AgentRegistration, strawberry.lazy("imi.graphql.messages")]]:
+        from imi.graphql.messages import registrations
+
+        return await registrations(info, str(self.id))
+
+    @strawberry.field(description="Whether any registration heartbeated recently (liveness).")
+    async def online(self, info: Info) -> bool:
+        from imi.graphql.messages import registrations
+
+        return any(r.online for r in await registrations(info, str(self.id)))
+
+    @strawberry.field(description="The latest heartbeat of its registrations; null if none.")
+    async def last_seen(self, info: Info) -> datetime | None:
+        from imi.graphql.messages import registrations
+
+        return max((r.last_seen for r in await registrations(info, str(self.id))), default=None)
+
+    @strawberry.field(description="Its inbox (messages addressed to this id) in every project.")
+    async def inbox(
+        self, info: Info
+    ) -> Annotated[InboxCounts, strawberry.lazy("imi.graphql.messages")]:
+        from imi.graphql.messages import inbox_counts
+
+        return await inbox_counts(info, str(self.id))
+
 
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="An agent by owner id; null when no work item or activity carries it."
+        description="An agent by owner id; null when no work item, activity or intermute "
+        "registration carries it."
     )
     async def agent(self, info: Info, id: strawberry.ID) -> Agent | None:
         known = await info.context.loaders.get(AgentById).one(id.strip())
-        return Agent(id=strawberry.ID(known)) if known else None
+        if known:
+            return Agent(id=strawberry.ID(known))
+        from imi.graphql.messages import registrations  # a registered intermute agent
+
+        return (
+            Agent(id=strawberry.ID(id.strip())) if await registrations(info, id.strip()) else None
+        )

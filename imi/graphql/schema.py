@@ -46,6 +46,7 @@ AREAS = (
     "imi.graphql.components",
     "imi.graphql.activities",
     "imi.graphql.agents",
+    "imi.graphql.messages",
     "imi.graphql.reservations",
     "imi.graphql.stats",
     "imi.graphql.events",
