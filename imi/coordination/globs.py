@@ -176,6 +176,8 @@ def parse(text: str) -> Pattern:
     """A validated pattern; ``ValidationFailed`` (field ``path_pattern``) when malformed."""
     if len(text) > MAX_PATTERN_LENGTH:
         raise _bad(text, f"longer than {MAX_PATTERN_LENGTH} characters")
+    if "\x00" in text:
+        raise _bad(text, "NUL characters are not allowed")
     parts = _split(text)
     if not parts:
         raise _bad(text, "empty")

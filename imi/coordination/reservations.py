@@ -102,6 +102,8 @@ def _bounded(value: str, name: str, limit: int, *, required: bool = False) -> st
         raise ValidationFailed(f"{name} is required", field=name)
     if len(value) > limit:
         raise ValidationFailed(f"{name} is longer than {limit} characters", field=name)
+    if "\x00" in value:
+        raise ValidationFailed(f"{name} must not contain NUL characters", field=name)
     return value
 
 

@@ -108,6 +108,10 @@ async def test_prd_aliases_are_accepted(client: httpx.AsyncClient) -> None:
         ({"agent_id": "x", "path_pattern": "a", "path": "b"}, "path_pattern"),
         ({"agent_id": "x", "glob_patterns": ["a", "b"]}, "glob_patterns"),
         ({"agent_id": "x", "path_pattern": "a", "exclusive": True, "shared": True}, "exclusive"),
+        ({"agent_id": "x\u0000", "path_pattern": "a"}, "agent_id"),
+        ({"agent_id": "x", "path_pattern": "a\u0000"}, "path_pattern"),
+        ({"agent_id": "x", "path_pattern": "a", "project": "p\u0000"}, "project"),
+        ({"agent_id": "x", "path_pattern": "a", "reason": "r\u0000"}, "reason"),
     ],
 )
 async def test_bad_input_is_a_400_before_anything_is_stored(
