@@ -82,6 +82,9 @@ class ReservationSweeper:
 
     async def _run(self) -> None:
         while True:
+            # A pass every interval, the first one interval after start: a starting replica
+            # (or a test's app) does not race its own first requests.
+            await asyncio.sleep(self.interval)
             try:
                 count = await sweep_all(self.sessions, stale_seconds=self.stale_seconds)
             except asyncio.CancelledError:
@@ -92,7 +95,6 @@ class ReservationSweeper:
                 self.released += count
                 if count:
                     log.info("reservations released by the sweeper", count=count)
-            await asyncio.sleep(self.interval)
 
 
 def start_sweeper(

@@ -64,6 +64,8 @@ async def _no_reservations(engine: AsyncEngine) -> AsyncIterator[None]:
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM file_reservations"))
     yield
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM file_reservations"))
 
 
 async def _reserve(

@@ -50,6 +50,8 @@ async def replicas(
         clients[1],
     ):
         yield clients
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM file_reservations"))
 
 
 async def _race(
