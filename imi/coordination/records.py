@@ -1,11 +1,12 @@
-"""Orchestration records (intermute's specs, epics, stories, tasks, insights, sessions): one
-table-driven service for the six kinds. Statements run in the caller's transaction, which the
-service never commits; every change writes its event in it.
+"""Orchestration records (intermute's specs, epics, stories, tasks, insights, sessions and
+CUJs): one table-driven service for the seven kinds (a CUJ's feature links: records_cujs).
+Statements run in the caller's transaction, which the service never commits; every change
+writes its event in it.
 
 Rules, as intermute (``internal/http/handlers_domain.go``, ``internal/storage/sqlite/domain.go``):
 - create: the client's ``id`` or a generated UUID; status defaults per kind; ``version`` 1.
   A second create of one ``(project, id)`` is a Conflict (intermute: a 500).
-- update (PUT) replaces the record; the versioned kinds (spec, epic, story, task) apply it only
+- update (PUT) replaces the record; the versioned kinds (all but insight, session) apply it only
   from the ``version`` the body carries (compare-and-set: a stale or missing one is a Conflict,
   409), and bump it. Unknown ids are NotFound (intermute: 409, or a silent no-op for sessions).
 - delete answers the deleted record's event; unknown ids are NotFound (intermute: 204).
@@ -64,11 +65,21 @@ EVENTS: dict[str, dict[str, str]] = {
         "updated": "imi.session.updated",
         "deleted": "imi.session.deleted",
     },
+    "cuj": {
+        "created": "imi.cuj.created",
+        "updated": "imi.cuj.updated",
+        "deleted": "imi.cuj.deleted",
+        "linked": "imi.cuj.linked",
+        "unlinked": "imi.cuj.unlinked",
+    },
 }
 MAX_VERSION = 2**63 - 1
 
 
-async def _emit(session: AsyncSession, kind: Kind, change: str, record: Record) -> None:
+async def emit_change(
+    session: AsyncSession, kind: Kind, change: str, record: Record, **extra: Any
+) -> None:
+    """The event of a change: ``{kind, project, id, record}`` (and ``extra``), per record."""
     payload = {"kind": kind.name, "project": record["project"], "id": record["id"]}
     await emit(
         session,
@@ -76,7 +87,7 @@ async def _emit(session: AsyncSession, kind: Kind, change: str, record: Record) 
             EVENTS[kind.name][change],
             f"coordination_{kind.name}",
             f"{record['project']}/{record['id']}",
-            {**payload, "record": record},
+            {**payload, "record": record, **extra},
         ),
     )
 
@@ -105,7 +116,7 @@ async def create(
             key=new_id,
         )
     record = to_wire(kind, row)
-    await _emit(session, kind, "created", record)
+    await emit_change(session, kind, "created", record)
     return record
 
 
@@ -175,7 +186,7 @@ async def update(
             current_version=current["version"],
         )
     record = to_wire(kind, row)
-    await _emit(session, kind, "updated", record)
+    await emit_change(session, kind, "updated", record)
     return record
 
 
@@ -185,7 +196,7 @@ async def delete(session: AsyncSession, kind: Kind, project: str, key: str) -> R
     if row is None:
         raise NotFound(kind.name, key)
     record = to_wire(kind, row)
-    await _emit(session, kind, "deleted", record)
+    await emit_change(session, kind, "deleted", record)
     return record
 
 
@@ -207,7 +218,7 @@ async def assign_task(
     if row is None:
         raise NotFound(TASK.name, key)
     record = to_wire(TASK, row)
-    await _emit(session, TASK, "assigned", record)
+    await emit_change(session, TASK, "assigned", record)
     return record
 
 
@@ -227,5 +238,5 @@ async def link_insight(
     if row is None:
         raise NotFound(INSIGHT.name, key)
     record = to_wire(INSIGHT, row)
-    await _emit(session, INSIGHT, "linked", record)
+    await emit_change(session, INSIGHT, "linked", record)
     return record

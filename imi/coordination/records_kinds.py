@@ -1,8 +1,10 @@
-"""The six orchestration record kinds of intermute, as data: one table drives the service,
+"""The seven orchestration record kinds of intermute, as data: one table drives the service,
 the queries, the wire shapes and the REST routes (``internal/core/domain.go``).
 
-Each kind lists its fields in intermute's JSON order. ``omit_empty`` mirrors Go's
-``omitempty``: an empty value is left out of the JSON, as intermute's clients see it.
+Each kind lists its fields in intermute's JSON order (``id`` and ``project`` lead, also for
+CUJs, where intermute puts ``spec_id`` between them: JSON clients do not read key order).
+``omit_empty`` mirrors Go's ``omitempty``: an empty value is left out of the JSON, as
+intermute's clients see it.
 Input bounds live here, and only here.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FieldType = Literal["text", "list", "number"]
+FieldType = Literal["text", "list", "number", "steps"]
 
 # Input bounds (characters unless said otherwise), checked before any work.
 MAX_ID = 200  # record ids and references: ids travel in URL paths, so no '/'
@@ -22,6 +24,7 @@ MAX_URL = 2048
 MAX_LONG = 20_000  # vision, users, problem, description, body
 MAX_LIST_ITEMS = 100  # acceptance_criteria entries
 MAX_LIST_ITEM = 2_000
+MAX_STEPS = 100  # a CUJ's steps; each step's text as MAX_LIST_ITEM, its alternatives as lists
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1_000
 
@@ -39,6 +42,11 @@ class Field:
     @property
     def default(self) -> str | None:
         return self.choices[0] if self.choices else None
+
+    @property
+    def json(self) -> bool:
+        """Stored as jsonb (lists of strings, CUJ steps)."""
+        return self.type in ("list", "steps")
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: one object per kind
@@ -182,5 +190,46 @@ SESSION = Kind(
     references=("task_id",),
 )
 
-KINDS: tuple[Kind, ...] = (SPEC, EPIC, STORY, TASK, INSIGHT, SESSION)
+
+def _strings(name: str, example: str) -> Field:
+    return Field(name, type="list", max_length=MAX_LIST_ITEM, example=[example])
+
+
+# Critical user journeys. intermute lists them by `priority ASC` (text: high, low, medium);
+# here high, medium, low as meant. Their feature links: records_cujs.
+CUJ = Kind(
+    "cuj",
+    "cujs",
+    "cujs",
+    (
+        _ref("spec_id", "spec-1", required=True),
+        _title("Reserve files before editing"),
+        Field("persona", max_length=MAX_TITLE, example="coding agent"),
+        Field("priority", choices=("medium", "high", "low"), omit_empty=False, example="high"),
+        Field("entry_point", max_length=MAX_TITLE, example="agent starts a task"),
+        Field("exit_point", max_length=MAX_TITLE, example="files reserved"),
+        Field(
+            "steps",
+            type="steps",
+            max_length=MAX_LIST_ITEM,
+            example=[
+                {
+                    "order": 1,
+                    "action": "POST /api/reservations",
+                    "expected": "201",
+                    "alternatives": ["409 on conflict"],
+                }
+            ],
+        ),
+        _strings("success_criteria", "no two agents edit one file"),
+        _strings("error_recovery", "retry after the holder releases"),
+        _status("draft", "validated", "archived"),
+    ),
+    {"spec": "spec_id"},
+    "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, updated_at DESC, "
+    "project, id",
+    references=("spec_id",),
+)
+
+KINDS: tuple[Kind, ...] = (SPEC, EPIC, STORY, TASK, INSIGHT, SESSION, CUJ)
 BY_NAME = {kind.name: kind for kind in KINDS}

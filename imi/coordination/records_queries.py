@@ -21,14 +21,14 @@ def _returning(kind: Kind) -> str:
 
 
 def _param(kind: Kind, name: str) -> str:
-    if any(f.name == name and f.type == "list" for f in kind.fields):
+    if any(f.name == name and f.json for f in kind.fields):
         return f"CAST(:{name} AS jsonb)"
     return f":{name}"
 
 
 def bind(kind: Kind, values: Mapping[str, Any]) -> dict[str, Any]:
     """Values as the driver takes them: lists travel as JSON text into jsonb."""
-    lists = {f.name for f in kind.fields if f.type == "list"}
+    lists = {f.name for f in kind.fields if f.json}
     return {
         name: json.dumps(value) if name in lists and value is not None else value
         for name, value in values.items()
@@ -38,7 +38,7 @@ def bind(kind: Kind, values: Mapping[str, Any]) -> dict[str, Any]:
 def _row(kind: Kind, mapping: Mapping[Any, Any]) -> Row:
     row = dict(mapping)
     for spec in kind.fields:
-        if spec.type == "list" and isinstance(row.get(spec.name), str):
+        if spec.json and isinstance(row.get(spec.name), str):
             row[spec.name] = json.loads(row[spec.name])
     return row
 

@@ -13,13 +13,13 @@ from imi.coordination.records_kinds import (
     MAX_ID,
     MAX_LIST_ITEMS,
     MAX_PROJECT,
+    MAX_STEPS,
     Field,
     Kind,
 )
 from imi.errors import NotFound, ValidationFailed
 
-# Server-kept fields a client may send back (the Go client sends its whole struct): ignored.
-SERVER_FIELDS = frozenset({"created_at", "updated_at", "started_at"})
+MAX_ORDER = 2**31 - 1  # a step's order: Go's int, kept to 32 bits
 
 
 def _no_constant(name: str) -> float:
@@ -84,6 +84,53 @@ def project(value: object) -> str:
     return text(value, "project", MAX_PROJECT)
 
 
+def _strings(value: object, name: str, max_length: int) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
+        raise ValidationFailed(
+            f"{name} must be a list of at most {MAX_LIST_ITEMS} strings", field=name
+        )
+    if any(not isinstance(item, str) for item in value):
+        raise ValidationFailed(f"{name} must hold strings only", field=name)
+    return [text(item, name, max_length) for item in value]
+
+
+def _steps(value: object, spec: Field) -> list[dict[str, Any]]:
+    """A CUJ's steps: ``{order, action, expected, alternatives}`` each (intermute's CUJStep)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_STEPS:
+        raise ValidationFailed(
+            f"{spec.name} must be a list of at most {MAX_STEPS} steps", field=spec.name
+        )
+    steps = []
+    for step in value:
+        if not isinstance(step, dict):
+            raise ValidationFailed(f"each of {spec.name} must be an object", field=spec.name)
+        order = step.get("order", 0)
+        if order is None:
+            order = 0
+        if isinstance(order, bool) or not isinstance(order, int) or abs(order) > MAX_ORDER:
+            raise ValidationFailed(f"{spec.name}.order must be an integer", field=spec.name)
+        steps.append(
+            {
+                "order": order,
+                "action": text(step.get("action"), f"{spec.name}.action", spec.max_length),
+                "expected": text(step.get("expected"), f"{spec.name}.expected", spec.max_length),
+                "alternatives": _strings(
+                    step.get("alternatives"), f"{spec.name}.alternatives", spec.max_length
+                ),
+            }
+        )
+    return steps
+
+
+def _wire_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps as Go writes them: ``alternatives`` left out when empty."""
+    return [{k: v for k, v in step.items() if k != "alternatives" or v} for step in steps]
+
+
 def _field(spec: Field, value: object) -> object:
     if spec.type == "number":
         if value is None:
@@ -94,14 +141,9 @@ def _field(spec: Field, value: object) -> object:
             raise ValidationFailed(f"{spec.name} must be finite", field=spec.name)
         return float(value)
     if spec.type == "list":
-        if value is None:
-            return None
-        if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
-            raise ValidationFailed(
-                f"{spec.name} must be a list of at most {MAX_LIST_ITEMS} strings", field=spec.name
-            )
-        items = [text(item, spec.name, spec.max_length) for item in value]
-        return items or None
+        return _strings(value, spec.name, spec.max_length) or None
+    if spec.type == "steps":
+        return _steps(value, spec) or None
     if spec.name.endswith("_id"):
         return record_id(value, spec.name, required=spec.required) or None
     result = text(value, spec.name, spec.max_length, required=spec.required)
@@ -144,6 +186,8 @@ def to_wire(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value)
         elif spec.type == "list":
             value = list(value or [])
+        elif spec.type == "steps":
+            value = _wire_steps(list(value or []))
         else:
             value = value or ""
         if spec.omit_empty and not value:

@@ -102,7 +102,7 @@ FAILURE: dict[str, JsonSchema] = {
 }
 V2_WORKTREE = {"worktree_id": UUID, "project_name": TEXT}
 
-# intermute's orchestration records (specs, epics, stories, tasks, insights, sessions).
+# intermute's orchestration records (specs, epics, stories, tasks, insights, sessions, CUJs).
 RECORD = {
     "kind": TEXT,
     "project": TEXT,
@@ -112,16 +112,24 @@ RECORD = {
         "description": "the record as /api/<kind>s answers it: after the change, or as it was "
         "when deleted",
     },
+    "feature_id": {"type": "string", "description": "imi.cuj.linked and imi.cuj.unlinked"},
+    "linked_at": {"type": "string", "format": "date-time", "description": "imi.cuj.linked"},
 }
 RECORD_CHANGES = {
     "created": "is created (POST)",
     "updated": "is replaced (PUT)",
     "deleted": "is deleted (DELETE)",
     "assigned": "is assigned to an agent (POST .../assign): running",
-    "linked": "is linked to a spec (POST .../link)",
+    "linked": "is linked to a spec (insights) or a feature (CUJs) (POST .../link)",
+    "unlinked": "is unlinked from a feature (POST .../unlink)",
 }
 RECORD_EVENTS = tuple(
-    PublishedEvent(key, f"a coordination {kind} {RECORD_CHANGES[change]}", extra=RECORD)
+    PublishedEvent(
+        key,
+        f"a coordination {kind} {RECORD_CHANGES[change]}",
+        extra=RECORD,
+        optional=("feature_id", "linked_at"),
+    )
     for kind, changes in RECORD_KEYS.items()
     for change, key in changes.items()
 )

@@ -1,4 +1,4 @@
-"""orchestration records: specs, epics, stories, tasks, insights, sessions (intermute)
+"""orchestration records: specs, epics, stories, tasks, insights, sessions, CUJs (intermute)
 
 intermute's domain tables (``internal/storage/sqlite/schema.sql``), keyed by ``(project, id)``:
 ``project`` is intermute's free project string ('' when none), ``id`` the client's id or a
@@ -7,6 +7,8 @@ optimistic-concurrency counter of the versioned kinds (insights and sessions hav
 intermute). intermute's ``sessions`` is ``coordination_sessions`` here. References between
 records (``spec_id``, ``epic_id``, ``story_id``, ``task_id``, ``session_id``) are plain text,
 as in intermute: no foreign keys, a child may name a parent created later or elsewhere.
+Critical user journeys (``cujs``) keep their feature links in ``cuj_feature_links``, deleted
+with the journey.
 
 A project-restricted key runs as ``imi_scoped`` (migration 0005): row-level security lets it
 read and write only the rows whose ``project`` is one of its projects' ids (as text).
@@ -95,6 +97,30 @@ TABLES = {
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (project, id)
     """,
+    "cujs": f"""
+        id text NOT NULL,
+        project text NOT NULL DEFAULT '',
+        spec_id text NOT NULL,
+        title text NOT NULL,
+        persona text,
+        priority text NOT NULL DEFAULT 'medium',
+        entry_point text,
+        exit_point text,
+        steps jsonb,
+        success_criteria jsonb,
+        error_recovery jsonb,
+        status text NOT NULL DEFAULT 'draft',
+        {_VERSIONED}
+    """,
+    # A CUJ's links go with it (intermute deletes them with the CUJ).
+    "cuj_feature_links": """
+        project text NOT NULL DEFAULT '',
+        cuj_id text NOT NULL,
+        feature_id text NOT NULL,
+        linked_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (project, cuj_id, feature_id),
+        FOREIGN KEY (project, cuj_id) REFERENCES cujs (project, id) ON DELETE CASCADE
+    """,
 }
 
 # intermute's indexes (its list filters), plus the list orders.
@@ -127,6 +153,8 @@ INDEXES = {
         "agent": "project, agent",
         "started": "project, started_at DESC, id",
     },
+    "cujs": {"spec": "project, spec_id", "status": "project, status"},
+    "cuj_feature_links": {"feature": "project, feature_id"},
 }
 
 _GRANTS = """

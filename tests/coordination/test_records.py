@@ -145,6 +145,44 @@ CASES = [
         {"status": "status"},
         versioned=False,
     ),
+    Case(
+        "cuj",
+        "cujs",
+        {"spec_id": "spec-1", "title": "Reserve first"},
+        ["id", "project", "spec_id", "title", "priority", "status", *V_TIMES],
+        "draft",
+        {
+            "spec_id": "spec-2",
+            "title": "T",
+            "persona": "agent",
+            "priority": "high",
+            "entry_point": "in",
+            "exit_point": "out",
+            "steps": [
+                {"order": 1, "action": "a", "expected": "e", "alternatives": ["x"]},
+                {"order": 2, "action": "b", "expected": "f"},
+            ],
+            "success_criteria": ["ok"],
+            "error_recovery": ["retry"],
+            "status": "validated",
+        },
+        [
+            "id",
+            "project",
+            "spec_id",
+            "title",
+            "persona",
+            "priority",
+            "entry_point",
+            "exit_point",
+            "steps",
+            "success_criteria",
+            "error_recovery",
+            "status",
+            *V_TIMES,
+        ],
+        {"spec": "spec_id"},
+    ),
 ]
 IDS = [case.name for case in CASES]
 REQUIRED = {
@@ -154,6 +192,7 @@ REQUIRED = {
     "task": ["title"],
     "insight": ["source", "category", "title"],
     "session": ["name", "agent"],
+    "cuj": ["spec_id", "title"],
 }
 
 
@@ -292,6 +331,18 @@ async def test_bad_input_is_refused_before_anything_is_written(
         wrong.append({"acceptance_criteria": [1]})
     if case.name == "insight":
         wrong += [{"score": "high"}, {"score": True}]
+    if case.name == "cuj":
+        wrong += [
+            {"priority": "urgent"},
+            {"steps": "walk"},
+            {"steps": [1]},
+            {"steps": [{"order": "1"}]},
+            {"steps": [{"order": 2**31}]},
+            {"steps": [{"action": 5}]},
+            {"steps": [{"alternatives": "x"}]},
+            {"steps": [{}] * 101},
+            {"success_criteria": [None]},
+        ]
     for override in wrong:
         body = {**case.minimal, "project": proj, **override}
         # json.dumps escapes a lone surrogate (httpx's json= cannot encode it).
@@ -616,3 +667,72 @@ def test_downgrade_drops_the_tables_and_upgrade_brings_them_back(server_url: str
         assert asyncio.run(present()) == sorted(tables)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_cuj_feature_links(client: httpx.AsyncClient, sessions: Sessions) -> None:
+    proj = project()
+    q = {"project": proj}
+    cuj = created(
+        await client.post("/api/cujs", json={"spec_id": "s", "title": "t", "project": proj})
+    )
+    base = f"/api/cujs/{cuj['id']}"
+    for feature in ("f-2", "f-1"):
+        linked = await client.post(f"{base}/link", params=q, json={"feature_id": feature})
+        assert linked.status_code == 200 and linked.content == b""
+    links = (await client.get(f"{base}/links", params=q)).json()
+    assert [(x["cuj_id"], x["feature_id"], x["project"]) for x in links] == [
+        (cuj["id"], "f-2", proj),
+        (cuj["id"], "f-1", proj),
+    ]
+    assert all(list(x) == ["cuj_id", "feature_id", "project", "linked_at"] for x in links)
+    assert all(TIME.match(x["linked_at"]) for x in links)
+    # Linking again refreshes linked_at: f-2 becomes the newest.
+    await client.post(f"{base}/link", params=q, json={"feature_id": "f-2"})
+    again = (await client.get(f"{base}/links", params=q)).json()
+    assert [x["feature_id"] for x in again] == ["f-1", "f-2"]
+
+    assert (
+        await client.post(f"{base}/unlink", params=q, json={"feature_id": "f-1"})
+    ).status_code == 200
+    assert (
+        await client.post(f"{base}/unlink", params=q, json={"feature_id": "f-1"})
+    ).status_code == 200
+    assert [x["feature_id"] for x in (await client.get(f"{base}/links", params=q)).json()] == [
+        "f-2"
+    ]
+
+    for path in ("link", "unlink"):
+        error(await client.post(f"{base}/{path}", params=q, json={}), 400, "VALIDATION_ERROR")
+        bad = {"feature_id": "a/b"}
+        error(await client.post(f"{base}/{path}", params=q, json=bad), 400, "VALIDATION_ERROR")
+        error(await client.get(f"{base}/{path}", params=q), 405, "VALIDATION_ERROR")
+        unknown = await client.post(f"/api/cujs/nope/{path}", params=q, json={"feature_id": "f"})
+        error(unknown, 404, "NOT_FOUND")
+    error(await client.get("/api/cujs/nope/links", params=q), 404, "NOT_FOUND")
+    error(await client.post(f"{base}/links", params=q, json={}), 405, "VALIDATION_ERROR")
+
+    kinds = [t for t, _ in await events(sessions, "cuj", proj, cuj["id"])]
+    assert kinds == ["imi.cuj.created", *["imi.cuj.linked"] * 3, "imi.cuj.unlinked"]
+    payload = (await events(sessions, "cuj", proj, cuj["id"]))[-1][1]
+    assert payload["feature_id"] == "f-1" and payload["record"] == cuj
+
+    # The links go with the journey.
+    assert (await client.delete(base, params=q)).status_code == 204
+    async with sessions() as session:
+        left = await session.scalar(
+            text("SELECT count(*) FROM cuj_feature_links WHERE project = :p"), {"p": proj}
+        )
+    assert left == 0
+
+
+async def test_cujs_list_by_priority_then_last_updated(client: httpx.AsyncClient) -> None:
+    proj = project()
+    made = {}
+    for title, priority in (("a", "low"), ("b", "high"), ("c", None), ("d", "high")):
+        body = {"spec_id": "s", "title": title, "project": proj}
+        if priority:
+            body["priority"] = priority
+        made[title] = created(await client.post("/api/cujs", json=body))
+    assert made["c"]["priority"] == "medium"
+    listed = (await client.get("/api/cujs", params={"project": proj})).json()
+    assert [r["title"] for r in listed] == ["d", "b", "c", "a"]
