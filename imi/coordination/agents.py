@@ -92,6 +92,7 @@ def check_agent(agent: AgentIn) -> None:
         raise ValidationFailed(f"metadata is over {MAX_METADATA_BYTES} bytes", field="metadata")
 
 
+_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _ONLINE = f"(last_seen >= now() - make_interval(secs => {LIVENESS_SECONDS})) AS online"
 _SELECT = f"SELECT {COLUMNS}, {_ONLINE} FROM agents"
 _TAKE_OVER = text(
@@ -188,21 +189,28 @@ async def get_agent(session: AsyncSession, agent_id: str) -> Agent | None:
     return Agent.of(row) if row is not None else None
 
 
+_A_COLUMNS = ", ".join(f"a.{c}" for c in COLUMNS.split(", "))
+# Two indexed lookups (by name; by id when the owner id is a UUID), not one OR'ed join.
+_BY_OWNER = text(
+    f"""
+    SELECT owner, {COLUMNS}, {_ONLINE} FROM (
+        SELECT o.owner, {_A_COLUMNS} FROM unnest(CAST(:owners AS text[])) AS o(owner)
+        JOIN agents a ON a.name = o.owner
+        UNION
+        SELECT o.owner, {_A_COLUMNS} FROM unnest(CAST(:owners AS text[])) AS o(owner)
+        JOIN agents a ON a.id = CASE WHEN o.owner ~* '{_UUID}' THEN o.owner::uuid END
+    ) AS found
+    ORDER BY created_at DESC, id
+    """
+)
+
+
 async def agents_for_owners(
     session: AsyncSession, owner_ids: Sequence[str]
 ) -> dict[str, list[Agent]]:
     """The registrations each owner id names (by agent id text or by name), newest first,
     in one statement for the whole batch."""
-    rows = await session.execute(
-        text(
-            f"SELECT o.owner, {', '.join('a.' + c for c in COLUMNS.split(', '))}, "
-            f"(a.last_seen >= now() - make_interval(secs => {LIVENESS_SECONDS})) AS online "
-            "FROM unnest(CAST(:owners AS text[])) AS o(owner) "
-            "JOIN agents a ON a.id::text = o.owner OR a.name = o.owner "
-            "ORDER BY a.created_at DESC, a.id"
-        ),
-        {"owners": list(owner_ids)},
-    )
+    rows = await session.execute(_BY_OWNER, {"owners": list(owner_ids)})
     found: dict[str, list[Agent]] = {owner: [] for owner in owner_ids}
     for row in rows:
         found[row.owner].append(Agent.of(row))

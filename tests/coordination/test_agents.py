@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.app import create_app
 from imi.auth.keys import create_key
 from imi.auth.models import Scope
+from imi.migrate import alembic_config, upgrade
 from imi.outbox.models import Event
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
@@ -240,3 +245,60 @@ async def test_read_key_cannot_register(api: httpx.AsyncClient, keys: Keys) -> N
     assert (await api.get("/api/agents", headers=auth)).status_code == 200
     bad = await api.get("/api/agents", headers={"Authorization": "Bearer imi_nope_nope"})
     assert envelope_error(bad, 401)["code"] == "UNAUTHORIZED"
+
+
+def test_migration_0009_downgrades_and_upgrades_back(server_url: str) -> None:
+    name = f"imi_test_msgs_{uuid.uuid4().hex[:10]}"
+    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    tables = sorted(TABLES.split(", "))
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def present() -> list[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE tablename = ANY($1::text[])", tables
+            )
+            return sorted(r["tablename"] for r in rows)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(url, "0009")
+        assert asyncio.run(present()) == tables
+        command.downgrade(alembic_config(url), "0008")
+        assert asyncio.run(present()) == []
+        upgrade(url, "0009")
+        assert asyncio.run(present()) == tables
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_restricted_role_sees_only_its_project_rows(
+    api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Row-level security of 0009: under imi_scoped, only the projects in imi.project_ids."""
+    for project in ("mine", "theirs"):
+        await api.post("/api/agents", json={"project": project, "name": project})
+        sent = await api.post(
+            "/api/messages", json={"project": project, "from": "a", "to": ["b"], "thread_id": "t"}
+        )
+        assert sent.status_code == 200
+    async with sessions() as session, session.begin():
+        await session.execute(text("SET LOCAL ROLE imi_scoped"))
+        await session.execute(text("SELECT set_config('imi.project_ids', '{mine}', true)"))
+        for table in TABLES.split(", "):
+            seen = (await session.execute(text(f"SELECT DISTINCT project FROM {table}"))).all()
+            assert [row[0] for row in seen] == ["mine"], table
+        with pytest.raises(DBAPIError):
+            async with session.begin_nested():
+                await session.execute(
+                    text("INSERT INTO agents (session_id, name, project) VALUES ('s', 'n', 'x')")
+                )
