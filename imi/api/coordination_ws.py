@@ -41,7 +41,7 @@ from imi.auth.policy import (
 from imi.auth.principal import Principal
 from imi.coordination.agents import get_agent
 from imi.coordination.messages_push import EVENT_TYPES, frames_for
-from imi.errors import DomainError, Forbidden, Unauthenticated
+from imi.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
 from imi.logging import get_logger
 from imi.outbox.models import Event
 from imi.outbox.notify import StreamClosed, SubscriberLagged
@@ -49,6 +49,8 @@ from imi.outbox.notify import StreamClosed, SubscriberLagged
 log = get_logger(__name__)
 router = APIRouter()
 
+MAX_SOCKETS = 2000  # per process; beyond, the handshake is closed with 1013 (try again)
+MAX_AGENT_ID = 200
 CHECK_CREDENTIALS_EVERY = 30.0  # seconds: a revoked key's sockets close within this
 TRY_AGAIN = 1013
 
@@ -81,7 +83,7 @@ async def _admit(websocket: WebSocket, agent_id: str) -> tuple[Principal, str | 
 
 
 async def _refuse(websocket: WebSocket, exc: DomainError) -> None:
-    status = 401 if isinstance(exc, Unauthenticated) else 403
+    status = {"UNAUTHORIZED": 401, "VALIDATION_ERROR": 400}.get(exc.code, 403)
     log.info("agent socket refused", path=websocket.url.path, code=exc.code, reason=exc.message)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         body = {
@@ -96,10 +98,27 @@ async def _refuse(websocket: WebSocket, exc: DomainError) -> None:
 @router.websocket("/ws/agents/{agent_id}")
 async def agent_socket(websocket: WebSocket, agent_id: str) -> None:
     try:
+        if len(agent_id) > MAX_AGENT_ID:
+            raise ValidationFailed(f"agent ids are at most {MAX_AGENT_ID} characters")
         principal, project = await _admit(websocket, agent_id)
-    except (Unauthenticated, Forbidden) as exc:
+    except (Unauthenticated, Forbidden, ValidationFailed) as exc:
         await _refuse(websocket, exc)
         return
+    state = websocket.app.state
+    open_sockets: int = getattr(state, "agent_sockets", 0)
+    if open_sockets >= MAX_SOCKETS:
+        await websocket.close(code=TRY_AGAIN, reason="too many agent sockets on this server")
+        return
+    state.agent_sockets = open_sockets + 1
+    try:
+        await _serve(websocket, agent_id, project, principal)
+    finally:
+        state.agent_sockets -= 1
+
+
+async def _serve(
+    websocket: WebSocket, agent_id: str, project: str | None, principal: Principal
+) -> None:
     hub = websocket.app.state.event_hub
     try:
         # Subscribed before the handshake completes: nothing committed after it is missed.

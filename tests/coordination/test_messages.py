@@ -298,6 +298,10 @@ async def test_too_many_recipients_and_bad_inbox_params(api: httpx.AsyncClient) 
     ):
         assert envelope_error(await api.get("/api/inbox/b", params=params), 400)
     assert (await api.delete("/api/messages")).status_code == 405
+    long = "x" * 201
+    for path in (f"/api/inbox/{long}", f"/api/inbox/{long}/counts", f"/api/threads/{long}"):
+        assert envelope_error(await api.get(path), 400)["code"] == "VALIDATION_ERROR"
+    assert envelope_error(await api.get("/api/threads", params={"agent": long}), 400)
     assert (await api.post("/api/inbox/b")).status_code == 405
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from imi.api import coordination_ws
 from imi.app import create_app
 from imi.auth.keys import create_key
 from imi.auth.models import Scope
@@ -258,3 +259,20 @@ async def create_admin_key(sessions: async_sessionmaker[AsyncSession]) -> str:
         created = await create_key(session, name=f"admin-{uuid.uuid4().hex[:6]}", scope=Scope.ADMIN)
         await session.commit()
     return created.secret
+
+
+async def test_socket_caps_and_bounds(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidStatus) as too_long:
+        async with connect(ws_url(live, "a" * 201)):
+            pass
+    assert too_long.value.response.status_code == 400
+    monkeypatch.setattr(coordination_ws, "MAX_SOCKETS", 1)
+    async with connect(ws_url(live, "bob")):
+        await subscribed(live, 1)
+        with pytest.raises(InvalidStatus):  # closed before the handshake completes
+            async with connect(ws_url(live, "carol")):
+                pass
+    # The count is released with the socket: a new one is accepted again.
+    await live.until(lambda: live.hub.subscriber_count == 0, timeout=WAIT)
+    async with connect(ws_url(live, "carol")):
+        await subscribed(live, 1)

@@ -98,6 +98,12 @@ class ThreadMessagesOut(BaseModel):
     cursor: int
 
 
+def bounded(value: str, field: str) -> None:
+    """Path and query names are bounded like the ones a message carries."""
+    if len(value) > messages.MAX_ID:
+        raise ValidationFailed(f"{field} is longer than {messages.MAX_ID} characters", field=field)
+
+
 def message_json(m: StoredMessage) -> dict[str, Any]:
     """intermute's apiMessage: cc, bcc, subject, importance, ack_required only when set."""
     out: dict[str, Any] = {
@@ -194,6 +200,7 @@ async def send_message(session: Session, request: Request) -> JSONResponse:
 async def inbox(
     session: Session, request: Request, agent: str, project: str | None = None
 ) -> JSONResponse:
+    bounded(agent, "agent")
     since = int_param(request, "since_cursor", 0)
     limit = int_param(
         request, "limit", messages_queries.DEFAULT_INBOX, low=1, high=messages_queries.MAX_INBOX
@@ -214,6 +221,7 @@ async def inbox(
     "project; every project the caller may see when `project` is omitted.",
 )
 async def inbox_counts(session: Session, agent: str, project: str | None = None) -> JSONResponse:
+    bounded(agent, "agent")
     wanted = project_filter(project)
     found = await messages_queries.inbox_counts(
         session, agent, None if wanted is None else [wanted]
@@ -287,6 +295,7 @@ async def list_threads(
 ) -> JSONResponse:
     if not agent.strip():
         raise ValidationFailed("agent is required", field="agent")
+    bounded(agent, "agent")
     before = int_param(request, "cursor", 0)
     limit = int_param(request, "limit", 50, low=1, high=messages_threads.MAX_THREADS)
     found = await messages_threads.list_threads(
@@ -319,6 +328,7 @@ async def list_threads(
 async def thread_messages(
     session: Session, request: Request, thread_id: str, project: str | None = None
 ) -> JSONResponse:
+    bounded(thread_id, "thread_id")
     after = int_param(request, "cursor", 0)
     limit = int_param(
         request,
