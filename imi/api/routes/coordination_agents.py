@@ -258,8 +258,13 @@ async def agent_presence(
     description="Moves `last_seen`. 404 for an unknown agent, or one of another project when "
     "the key is bound to a project.",
 )
-async def agent_heartbeat(session: Session, agent_id: str) -> JSONResponse:
+async def agent_heartbeat(
+    session: Session, agent_id: str, project: str | None = None
+) -> JSONResponse:
+    # A key bound to projects heartbeats only its project's agents (row-level security
+    # agrees); a key of several projects names one with ?project=.
     principal = current_principal()
-    project = project_of(None) if principal is not None and principal.restricted else None
+    restricted = principal is not None and principal.restricted
+    project = project_of(project) if restricted else None
     agent = await agents.heartbeat(session, agent_id, project)
     return JSONResponse({"agent_id": str(agent.id)})
