@@ -21,13 +21,14 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from graphlib import TopologicalSorter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.db import create_engine, session_factory
 from imi.embedded import EmbeddedPostgres
@@ -117,9 +118,33 @@ TABLES = ", ".join(metadata.tables)
 # DELETE takes a couple of milliseconds where a TRUNCATE (new files for every table and index,
 # flushed at commit) takes 70-350 ms on a loaded machine. Identities are not restarted: no
 # test depends on the events ids starting at 1 (rolled-back tests do not reset them either).
+# Every table of the migrated schema, not only the SQLModel ones: the coordination tables and
+# the rate limit state are created by migrations alone.
+# The SQLModel tables alone, children first (for tests that empty the core tables themselves).
 EMPTY = [f"DELETE FROM {table.name}" for table in reversed(metadata.sorted_tables)]
-# One cheap round trip telling whether any table holds a row.
-ANY_ROWS = "SELECT " + " OR ".join(f"EXISTS (SELECT FROM {t})" for t in metadata.tables)
+_SCHEMA_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'
+"""
+_FOREIGN_KEYS = """
+SELECT DISTINCT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint
+WHERE contype = 'f' AND connamespace = 'public'::regnamespace
+"""
+
+
+async def emptying_statements(conn: AsyncConnection) -> tuple[str, list[str]]:
+    """One query telling whether any table holds a row, and the DELETEs, children first."""
+    tables = list((await conn.execute(text(_SCHEMA_TABLES))).scalars())
+    children_first: TopologicalSorter[str] = TopologicalSorter({t: set() for t in tables})
+    for child, parent in (await conn.execute(text(_FOREIGN_KEYS))).all():
+        if child != parent:
+            children_first.add(parent, child)  # the child's rows go before the parent's
+    order = [t for t in children_first.static_order() if t in tables]
+    any_rows = "SELECT " + " OR ".join(f'EXISTS (SELECT FROM "{t}")' for t in tables)
+    return any_rows, [f'DELETE FROM "{t}"' for t in order]
+
+
+_emptying: tuple[str, list[str]] | None = None
 
 
 @pytest.fixture(autouse=True)
@@ -129,12 +154,16 @@ async def _empty_database(request: pytest.FixtureRequest) -> None:
     A rolled-back test leaves nothing behind, so the tables are emptied only when a row is
     there (a committing test ran before).
     """
+    global _emptying
     if "_engine" not in request.fixturenames:
         return
     engine: AsyncEngine = request.getfixturevalue("_engine")
     async with engine.begin() as conn:
-        if await conn.scalar(text(ANY_ROWS)):
-            for statement in EMPTY:
+        if _emptying is None:
+            _emptying = await emptying_statements(conn)
+        any_rows, deletes = _emptying
+        if await conn.scalar(text(any_rows)):
+            for statement in deletes:
                 await conn.execute(text(statement))
 
 

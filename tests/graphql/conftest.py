@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from gql import Client, GraphQLRequest
+from gql.transport import httpx as gql_httpx
 from gql.transport.httpx import HTTPXAsyncTransport
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -68,9 +68,10 @@ async def graphql(database_url: str, engine: AsyncEngine) -> AsyncIterator[Graph
     async with app.router.lifespan_context(app):
         statements = Statements()
         event.listen(app.state.engine.sync_engine, "before_cursor_execute", statements)
-        transport = HTTPXAsyncTransport(
-            url="http://imi.test/graphql", transport=httpx.ASGITransport(app=app)
-        )
+        # gql's transport speaks httpx2 when it is installed (the MCP SDK brings it), httpx
+        # otherwise: the in-process transport must come from the same library.
+        asgi = gql_httpx.httpx.ASGITransport(app=app)
+        transport = HTTPXAsyncTransport(url="http://imi.test/graphql", transport=asgi)
         client = Client(transport=transport, fetch_schema_from_transport=False)
         async with client as session:
             yield GraphQL(app, client, session, statements)
