@@ -1,0 +1,1 @@
+"""Insights: answers computed from the link graph (delivery metrics, stale work, change impact)."""
