@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -18,9 +20,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 
 from imi.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from imi.logging import get_logger
+from imi.resilience import CircuitBreaker, backoff_delays
 from imi.settings import Settings
+
+log = get_logger(__name__)
 
 
 def to_async_url(url: str) -> str:
@@ -56,14 +63,62 @@ def create_engine(database_url: str, settings: Settings | None = None) -> AsyncE
     pool_size = settings.db_pool_size if settings else 5
     max_overflow = settings.db_max_overflow if settings else 10
     timeout = settings.db_statement_timeout_ms if settings else DEFAULT_STATEMENT_TIMEOUT_MS
+    s = settings or Settings(_env_file=None)
     engine = create_async_engine(
         to_async_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        connect_args={"server_settings": {"statement_timeout": str(timeout)}},
+        connect_args={
+            "server_settings": {"statement_timeout": str(timeout)},
+            # asyncpg waits 60 s by default: far beyond any caller's patience.
+            "timeout": s.db_connect_timeout_seconds,
+        },
     )
     _ping_when_idle(engine)
+    breaker = CircuitBreaker(s.db_breaker_failures, s.db_breaker_cooldown_seconds)
+    _guard_connects(
+        engine, breaker, backoff_delays(s.db_connect_retries, s.db_connect_retry_backoff_seconds)
+    )
     return engine
+
+
+_BREAKERS: weakref.WeakKeyDictionary[Engine, CircuitBreaker] = weakref.WeakKeyDictionary()
+
+
+def breaker_of(engine: AsyncEngine) -> CircuitBreaker | None:
+    """The circuit breaker guarding ``engine``'s connects (None for an engine made elsewhere)."""
+    return _BREAKERS.get(engine.sync_engine)
+
+
+def _guard_connects(engine: AsyncEngine, breaker: CircuitBreaker, delays: list[float]) -> None:
+    """Every new connection of the pool passes the breaker, and a connect that fails for a
+    connection-level reason is tried again after each of ``delays`` (bounded back-off). Safe for
+    reads and writes alike: nothing of the caller's work was sent yet."""
+    _BREAKERS[engine.sync_engine] = breaker
+
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+        for attempt in range(len(delays) + 1):
+            breaker.before()  # raises CircuitOpen while open: no connect timeout to wait for
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+            except BaseException as exc:
+                if not (isinstance(exc, Exception) and database_unavailable(exc)):
+                    breaker.release_probe()  # bad credentials, cancelled: not an outage
+                    raise
+                if breaker.failure():
+                    log.error("database circuit breaker opened", error=repr(exc)[:300])
+                if attempt == len(delays) or breaker.state != "closed":
+                    raise
+                await_only(asyncio.sleep(delays[attempt]))
+                continue
+            recovered = breaker.state != "closed" or breaker.failures > 0
+            breaker.success()
+            if recovered:
+                log.info("database reachable again; circuit breaker closed")
+            return connection
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    event.listen(engine.sync_engine, "do_connect", connect)
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
@@ -81,6 +136,10 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
         record.info["idle_since"] = time.monotonic()
 
     def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            # The server ended it (pg_terminate_backend, a restart) and the driver saw the
+            # socket close: replace it before anything of the caller's is sent on it.
+            raise DisconnectionError("pooled connection was closed by the server")
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
             return

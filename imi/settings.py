@@ -179,6 +179,40 @@ class Settings(BaseSettings):
         description="Longest a single SQL statement of the service may run, in milliseconds "
         "(0: no limit).",
     )
+    db_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Longest one attempt to open a database connection may take (seconds).",
+    )
+    db_connect_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Times a connect that failed for a connection-level reason (refused, "
+        "reset, timed out) is tried again, with doubling back-off, before the request fails.",
+    )
+    db_connect_retry_backoff_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Pause before the first connect retry (doubled for each next one, at most "
+        "2 s).",
+    )
+    db_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Consecutive failed database connects that open the circuit breaker "
+        "(then requests fail fast with 503 instead of each waiting for a connect).",
+    )
+    db_breaker_cooldown_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="Seconds the open circuit breaker fails requests fast before one probe "
+        "connect is let through (success closes it, failure opens it again).",
+    )
 
     auth: Literal["required", "local-open", "off"] = Field(
         default="local-open",

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imi.db import breaker_of
 from imi.logging import get_logger
 
 
@@ -30,11 +31,21 @@ router = APIRouter(tags=["operations"])
 DATABASE_TIMEOUT_SECONDS = 3.0
 
 
+class BreakerHealth(BaseModel):
+    """The database circuit breaker of this process (``imi.resilience``)."""
+
+    state: Literal["closed", "open", "half_open"]
+    consecutive_failures: int
+    retry_after_seconds: float | None = None
+    opened_total: int
+
+
 class DatabaseHealth(BaseModel):
     status: Literal["up", "down"]
     revision: str | None = None
     head: str
     error: str | None = None
+    breaker: BreakerHealth | None = None
 
 
 class BrokerHealth(BaseModel):
@@ -62,6 +73,9 @@ class Health(BaseModel):
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     database, outbox = await _database_health(state.engine, state.head_revision)
+    breaker = breaker_of(state.engine)
+    if breaker is not None:
+        database["breaker"] = breaker.snapshot()
     broker = await _broker_health(getattr(state, "bus", None))
     healthy = database["status"] == "up" and broker["status"] != "disconnected"
     body = {

@@ -27,6 +27,7 @@ from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
 from imi.mcp.results import error, failure, success
 from imi.models_base import Page
+from imi.resilience import DEFAULT_RETRY_AFTER_SECONDS, retry_after_seconds
 
 log = get_logger(__name__)
 
@@ -103,7 +104,7 @@ async def _in_transaction(
 
 
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
-RETRY_AFTER_SECONDS = 2
+RETRY_AFTER_SECONDS = DEFAULT_RETRY_AFTER_SECONDS
 
 
 def _fault(tool: str, exc: Exception) -> CallToolResult:
@@ -116,7 +117,7 @@ def _fault(tool: str, exc: Exception) -> CallToolResult:
     if database_unavailable(exc):
         log.error("database unavailable", tool=tool, error=repr(exc)[:500])
         message = "The database is unavailable; try again shortly"
-        return error("SERVICE_UNAVAILABLE", message, {"retry_after": RETRY_AFTER_SECONDS})
+        return error("SERVICE_UNAVAILABLE", message, {"retry_after": retry_after_seconds(exc)})
     translated = domain_error_from_database(exc)
     if translated is not None:
         log.info("database refused the call", tool=tool, error=str(exc)[:500])

@@ -47,6 +47,9 @@ FALLBACK_POLL_SECONDS = 0.5
 # Rows left to another relay (it held their subject, or an older event of it): look again soon.
 LEFT_BEHIND_RETRY_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5.0
+# The longest back-off while the database or the broker fails: events flow again within about
+# this long after either returns (a probe every 5 s costs nothing).
+MAX_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 600.0
 # A statement of the relay that takes longer means a dead connection: drop it, reconnect.
 QUERY_TIMEOUT_SECONDS = 15.0
@@ -188,7 +191,7 @@ class OutboxRelay:
             if failed and not published:
                 # The broker or the database is away or refusing: back off, rows stay unpublished.
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 continue
             delay = FALLBACK_POLL_SECONDS
             if published + failed >= BATCH_SIZE or failed:

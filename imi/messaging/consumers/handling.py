@@ -22,6 +22,9 @@
      as processed and acked, with a log line; retrying would not change the answer;
    - for commands, every domain error and invalid payload is *answered*: the failure event
      ``{request, error: {code, message}}`` is recorded with the processed row, then acked;
+   - the database unreachable (or its circuit breaker open): the message waits in place, in
+     its turn, and is tried again with back-off until the database answers; never nacked or
+     dead-lettered for it;
    - any other exception, or a handler running past ``HANDLER_TIMEOUT_SECONDS`` (counted from
      its turn; cancelled, its transaction rolled back): its turn ends at once (the messages
      behind it go on), then nack with requeue after a short pause; the quorum queue's
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -47,12 +51,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.compat.bloodbank import BadMessage, Incoming, parse_message
 from imi.correlation import reset_correlation_id, set_correlation_id
-from imi.db import domain_error_from_database, unit_of_work
+from imi.db import database_unavailable, domain_error_from_database, unit_of_work
 from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
 from imi.messaging.consumers.delivery import order_of
 from imi.messaging.consumers.ordering import SubjectOrder, Subjects, Turn
 from imi.outbox import AlreadyProcessed, PendingEvent, claim_with_events, emit, unclaimed
+from imi.resilience import CircuitOpen
 
 log = get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)
@@ -65,6 +70,8 @@ RETRY_PAUSE_SECONDS = 0.2
 MAX_RETRY_PAUSE_SECONDS = 2.0
 # How long one message may be handled before it is abandoned (rolled back) and retried.
 HANDLER_TIMEOUT_SECONDS = 30.0
+# Longest pause between attempts while the database is away (the message waits in place).
+DATABASE_PAUSE_SECONDS = 5.0
 
 
 class Skip(Exception):
@@ -231,9 +238,19 @@ class Consumer:
         try:
             try:
                 await turn.wait()
-                deadline = asyncio.timeout(HANDLER_TIMEOUT_SECONDS)  # from our turn on
-                async with deadline:
-                    outcome = await self.process(incoming)
+                for attempt in itertools.count():
+                    deadline = asyncio.timeout(HANDLER_TIMEOUT_SECONDS)  # from our turn on
+                    try:
+                        async with deadline:
+                            outcome = await self.process(incoming)
+                        break
+                    except Exception as exc:
+                        # The database away (or its breaker open): wait in place, in turn, and
+                        # try again; a nack would count toward the delivery limit and
+                        # dead-letter a message that did nothing wrong.
+                        if deadline.expired() or not database_unavailable(exc):
+                            raise
+                        await self._database_pause(incoming, exc, attempt)
             finally:
                 turn.release()  # settled or failed: the messages behind it go on
             if outcome is Outcome.DEAD:
@@ -351,6 +368,19 @@ class Consumer:
                 payload = failure_payload(incoming, code, message, **details)
                 event = PendingEvent(event_type, "command", incoming.message_id, payload)
                 await emit(session, event)
+
+    async def _database_pause(self, incoming: Incoming, exc: Exception, attempt: int) -> None:
+        pause = min(RETRY_PAUSE_SECONDS * 2**attempt, DATABASE_PAUSE_SECONDS)
+        if isinstance(exc, CircuitOpen):
+            pause = min(max(pause, exc.retry_after), DATABASE_PAUSE_SECONDS)
+        if attempt % 10 == 0:
+            log.warning(
+                "database unavailable; message held until it answers",
+                consumer=self.name,
+                message_id=incoming.message_id,
+                error=repr(exc)[:300],
+            )
+        await asyncio.sleep(pause)
 
     async def _retry(self, message: RabbitMessage, incoming: Incoming, exc: Exception) -> None:
         """Requeue after a short pause; the queue's delivery limit bounds the attempts."""
