@@ -248,6 +248,21 @@ class Settings(BaseSettings):
         """``cors_origins`` split on commas, blanks dropped."""
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
+    delivery_production_environments: str = Field(
+        default="production,prod",
+        max_length=1000,
+        description="Comma-separated environment names (case-insensitive) that count as "
+        "production for the delivery metrics.",
+    )
+    delivery_failure_window_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="Delivery metrics: a production deploy counts as failed when a failed "
+        "deploy of its project and environment, or a `fix` work item on one of its tickets, "
+        "follows within this many hours.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from imi.api.routes import (
     activities,
     components,
+    insights_delivery,
     keys,
     links,
     projects,
@@ -24,4 +25,5 @@ def rest_router() -> APIRouter:
     # /work/git-state before /work/{id}.
     for area in (projects, work, worktrees, activities, links, trace, components, keys):
         router.include_router(area.router)
+    router.include_router(insights_delivery.router)
     return router

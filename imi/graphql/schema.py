@@ -49,6 +49,7 @@ AREAS = (
     "imi.graphql.messages",
     "imi.graphql.reservations",
     "imi.graphql.stats",
+    "imi.graphql.insights_delivery",
     "imi.graphql.events",
     "imi.graphql.keys",
     "imi.graphql.mutations.projects",
