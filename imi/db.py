@@ -82,6 +82,10 @@ def create_engine(database_url: str, settings: Settings | None = None) -> AsyncE
     return engine
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError)
+
+
 _BREAKERS: weakref.WeakKeyDictionary[Engine, CircuitBreaker] = weakref.WeakKeyDictionary()
 
 
@@ -107,7 +111,8 @@ def _guard_connects(engine: AsyncEngine, breaker: CircuitBreaker, delays: list[f
                     raise
                 if breaker.failure():
                     log.error("database circuit breaker opened", error=repr(exc)[:300])
-                if attempt == len(delays) or breaker.state != "closed":
+                # A connect that timed out is not tried again: that would multiply the wait.
+                if attempt == len(delays) or breaker.state != "closed" or _timed_out(exc):
                     raise
                 await_only(asyncio.sleep(delays[attempt]))
                 continue

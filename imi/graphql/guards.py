@@ -12,6 +12,7 @@ from strawberry.types.graphql import OperationType
 
 from imi.db import database_unavailable, sqlstate
 from imi.graphql.memo import IdentityMemo
+from imi.resilience import retry_after_seconds
 
 NUL = "\x00"
 NUL_MESSAGE = "String values must not contain NUL (U+0000) characters"
@@ -87,13 +88,18 @@ class DatabaseOutage(SchemaExtension):
         code = next(filter(None, (_outage_code(error) for error in errors)), None)
         if code is None:
             return
+        # The open breaker's remaining cool-down when it refused the connect.
+        retry_after = max(
+            (retry_after_seconds(e.original_error) for e in errors if e.original_error),
+            default=int(self.RETRY_AFTER),
+        )
         # Plain errors (no original exception): not masked, no driver text reaches the client.
         errors[:] = [
             GraphQLError(
                 OUTAGE_MESSAGES[found],
                 nodes=error.nodes,
                 path=error.path,
-                extensions={"code": found, "retry_after": int(self.RETRY_AFTER)},
+                extensions={"code": found, "retry_after": retry_after},
             )
             if (found := _outage_code(error)) is not None
             else error
@@ -102,7 +108,7 @@ class DatabaseOutage(SchemaExtension):
         response = getattr(self.execution_context.context, "response", None)
         if response is not None:  # HTTP (WebSocket results carry the code only)
             response.status_code = 503
-            response.headers["Retry-After"] = self.RETRY_AFTER
+            response.headers["Retry-After"] = str(retry_after)
 
 
 OUTAGE_MESSAGES = {
