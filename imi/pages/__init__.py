@@ -87,13 +87,39 @@ def landing_html(request: Request, version: str) -> str:
     )
 
 
+# The dashboard loads only its own files and talks only to this origin (GraphQL over HTTP and
+# its WebSocket): no inline script or style, no frames, no other host. 'self' covers ws(s)://.
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def dashboard_html(request: Request, version: str) -> str:
+    return (
+        _template("dashboard.html")
+        .replace("{static}", static_url(request))
+        .replace("{root}", _root(request))
+        .replace("{version}", version)
+    )
+
+
 def pages_router(title: str, version: str) -> APIRouter:
-    """``/``, ``/docs`` (Swagger UI), ``/docs/oauth2-redirect`` and ``/redoc``."""
+    """``/``, ``/ui`` (the dashboard), ``/docs`` (Swagger UI), ``/docs/oauth2-redirect`` and
+    ``/redoc``."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
     async def landing(request: Request) -> HTMLResponse:
         return HTMLResponse(landing_html(request, version))
+
+    @router.get("/ui", response_class=HTMLResponse)
+    async def dashboard(request: Request) -> HTMLResponse:
+        return HTMLResponse(dashboard_html(request, version), headers=DASHBOARD_HEADERS)
 
     @router.get("/docs", response_class=HTMLResponse)
     async def swagger_ui(request: Request) -> HTMLResponse:
