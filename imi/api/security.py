@@ -38,6 +38,7 @@ OPEN_PREFIXES = ("/static/",)
 # The pages: open unless IMI_DOCS_PUBLIC=false, then they need a read key.
 PAGE_PATHS = (
     "/",
+    "/ui",
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
