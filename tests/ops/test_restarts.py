@@ -19,6 +19,9 @@ from tests.ops.checks import all_published, copies, last_event_id
 from tests.ops.conftest import Cluster, Replica, Tap
 from tests.ops.load import Outcome, Writers
 
+# What a client sees of a request the stopping server never read.
+NEVER_READ = {"ConnectError", "ReadError", "RemoteProtocolError"}
+
 
 @pytest.fixture
 async def restored(cluster: Cluster) -> AsyncIterator[Cluster]:
@@ -88,8 +91,11 @@ async def test_sigterm_under_write_load(restored: Cluster, tap: Tap) -> None:
     answered = [o for o in outcomes if o.status is not None]
     unanswered = [o for o in outcomes if o.error is not None]
     assert {o.status for o in answered} == {201}, [(o.status, o.origin) for o in answered]
-    assert {o.error for o in unanswered} == {"ConnectError"}, [o.error for o in unanswered]
-    # An unanswered request was never accepted: nothing of it was stored.
+    # Unanswered: refused once the listener closed, or reset (ReadError, RemoteProtocolError)
+    # when the connection was still in the kernel's backlog or uvicorn had not read the
+    # request yet as it closed its idle connections. Either way the server never took the
+    # request: nothing of it was stored (a retry is safe), which is what "accepted" means here.
+    assert {o.error for o in unanswered} <= NEVER_READ, [o.error for o in unanswered]
     assert not await stored_origins(cluster, unanswered)
     # Every acknowledged write is stored and its event published (by the other replicas).
     acknowledged = [o for o in answered if o.status == 201]

@@ -86,5 +86,6 @@ async def test_replicas_share_each_queue_and_each_message_takes_effect_once(
     assert len(registered) == COMMANDS
     assert {r["existed"] for r in registered} == {"false"}
     handled = handled_by(cluster, set(message_ids))
+    print(f"\ncommands handled per replica: {dict(handled)}")
     assert sum(handled.values()) == COMMANDS, handled
     assert len(handled) >= 2, f"one replica consumed everything: {handled}"
