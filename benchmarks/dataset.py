@@ -220,6 +220,7 @@ class Builder:
         self.item_state: list[str] = []  # active | merged | abandoned | superseded
         self.item_branch: list[str] = []
         self.item_created: list[datetime] = []
+        self.item_done: list[datetime] = []  # completed (or last active): deploys come after
         rows = []
         for i in range(n):
             p = project_of[i]
@@ -248,6 +249,7 @@ class Builder:
             self.item_state.append("active" if active else str(completion))
             self.item_branch.append(branch)
             self.item_created.append(created)
+            self.item_done.append(completed_at or last_activity)
             self.items_by_project[p].append(i)
             if completion == "merged":
                 self.merged_by_project[p].append(i)
@@ -419,14 +421,25 @@ class Builder:
             counts[d] += 1
         n_items = len(self.item_ids)
         rows, links, seen = [], [], set()
+        by_done: dict[tuple[int, bool], list[int]] = {}
         for d, want in enumerate(counts):
             p = rng.choices(projects, weights=weights)[0]
             merged = self.merged_by_project[p]
             pool = merged if len(merged) >= 2 * want else self.items_by_project[p]
             did = self.uid()
-            deployed = self.ago(300)
-            for _ in range(want):
-                item = rng.choice(pool) if rng.random() < 0.95 else rng.randrange(n_items)
+            # A release ships work finished around the same time, some hours after the last of
+            # it is done (meaningful lead times), never in the future; a few strays come along.
+            key = (p, pool is merged)
+            if key not in by_done:
+                by_done[key] = sorted(pool, key=self.item_done.__getitem__)
+            ordered = by_done[key]
+            first = rng.randrange(max(1, len(ordered) - want + 1))
+            batch = ordered[first : first + want]
+            deployed = max(self.item_done[item] for item in batch)
+            deployed = min(self.now, deployed + timedelta(hours=rng.uniform(0.5, 72)))
+            for k in range(want):
+                stray = k >= len(batch) or rng.random() >= 0.95
+                item = rng.randrange(n_items) if stray else batch[k]
                 while (d, item) in seen:
                     item = rng.randrange(n_items)
                 seen.add((d, item))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.fixtures import Fixtures
@@ -200,6 +201,36 @@ def graphql_trace(fx: Fixtures, rng: random.Random, n: int) -> Call:
     return _graphql(TRACE, {"id": rng.choice(fx.trace_tickets)}, reject=b'"errors"')
 
 
+DELIVERY = """
+query Delivery($projectId: ID, $from: DateTime!, $to: DateTime!) {
+  deliveryMetrics(projectId: $projectId, from: $from, to: $to, bucket: DAY) {
+    leadTime { count p50Seconds p90Seconds }
+    ticketLeadTime { count p50Seconds p90Seconds }
+    deploymentFrequency { environment deploys perDay }
+    changeFailureRate { deploys failures rate }
+    timeToRestore { count p50Seconds p90Seconds }
+    series { bucketStart deploys failures leadTimeP50Seconds }
+  }
+}
+"""
+DELIVERY_DAYS = 90  # the window measured: the last quarter, by day
+
+
+def _delivery_window() -> dict[str, str]:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return {"from": (end - timedelta(days=DELIVERY_DAYS)).isoformat(), "to": end.isoformat()}
+
+
+def delivery_big_project(fx: Fixtures, rng: random.Random, n: int) -> Call:
+    params = {**_delivery_window(), "project_id": fx.big_project_id}
+    return Call("GET", f"{API}/insights/delivery", params=params)
+
+
+def graphql_delivery(fx: Fixtures, rng: random.Random, n: int) -> Call:
+    variables = {**_delivery_window(), "projectId": fx.big_project_id}
+    return _graphql(DELIVERY, variables, expect=b'"changeFailureRate"', reject=b'"errors"')
+
+
 def graphql_mutation(fx: Fixtures, rng: random.Random, n: int) -> Call:
     variables = {"input": {"id": rng.choice(fx.graphql_git_state), "aheadOfTrunk": n + 1}}
     return _graphql(UPDATE_GIT_STATE, variables, expect=b"UpdateGitStatePayload")
@@ -250,6 +281,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("graphql.dashboard", "GraphQL dashboard (50 x 20 x links)", dashboard, "dashboard"),
     Operation("graphql.trace", "GraphQL trace ticket -> deploy", graphql_trace, "trace_ticket"),
+    Operation(
+        "rest.delivery_big_project",
+        "REST delivery metrics (DORA), biggest project, 90 days",
+        delivery_big_project,
+    ),
+    Operation(
+        "graphql.delivery",
+        "GraphQL deliveryMetrics, biggest project, 90 days",
+        graphql_delivery,
+    ),
     Operation(
         "graphql.update_git_state",
         "GraphQL mutation updateGitState",

@@ -46,8 +46,7 @@ deploys AS MATERIALIZED (
   JOIN deployment_work_items x ON x.work_item_id = w.id
   JOIN deployments d ON d.id = x.deployment_id
   LEFT JOIN scope s ON s.id = w.id
-  WHERE w.project_id IN (SELECT project_id FROM scope)
-    AND d.deployed_at >= CAST(:start AS timestamptz)
+  WHERE {projects} AND d.deployed_at >= CAST(:start AS timestamptz)
   GROUP BY d.id, w.project_id
 ),
 -- Each work item's first successful production deploy, ever (not only in the window).
@@ -70,14 +69,22 @@ lead AS (
   FROM shipped f
   WHERE f.shipped_at >= CAST(:start AS timestamptz) AND f.shipped_at < CAST(:end AS timestamptz)
 ),
+-- A project's production stream, each deploy with the next failed and the next successful
+-- production deploy strictly after it (window functions: one pass, no per-row lookup).
+streams AS (
+  SELECT d.*,
+    min(d.deployed_at) FILTER (WHERE d.failed) OVER after AS next_failed_at,
+    min(d.deployed_at) FILTER (WHERE d.ok) OVER after AS next_ok_at
+  FROM deploys d
+  WHERE d.prod
+  WINDOW after AS (PARTITION BY d.project_id ORDER BY d.deployed_at
+                   RANGE BETWEEN '1 microsecond' FOLLOWING AND UNBOUNDED FOLLOWING)
+),
 -- Production deploys in the window, each judged once (failed in any of its projects).
 judged AS (
   SELECT d.id, d.deployed_at, bool_or(
     d.failed
-    OR EXISTS (
-      SELECT 1 FROM deploys n
-      WHERE n.project_id = d.project_id AND n.prod AND n.failed
-        AND n.deployed_at > d.deployed_at AND n.deployed_at <= d.deployed_at + {window})
+    OR d.next_failed_at <= d.deployed_at + {window}
     OR EXISTS (
       SELECT 1 FROM deployment_work_items x
       JOIN ticket_links l1 ON l1.work_item_id = x.work_item_id
@@ -86,19 +93,16 @@ judged AS (
       WHERE x.deployment_id = d.id AND fix.work_type = 'fix'
         AND fix.created_at > d.deployed_at AND fix.created_at <= d.deployed_at + {window})
   ) AS failed
-  FROM deploys d
-  WHERE d.in_scope AND d.prod AND d.deployed_at < CAST(:end AS timestamptz)
+  FROM streams d
+  WHERE d.in_scope AND d.deployed_at < CAST(:end AS timestamptz)
   GROUP BY d.id, d.deployed_at
 ),
 -- A failed production deploy restores at the next successful production deploy of a project it
 -- shipped to (every production environment name is one stream).
 restore AS (
-  SELECT min(extract(epoch FROM (
-    SELECT min(n.deployed_at) FROM deploys n
-    WHERE n.project_id = d.project_id AND n.prod AND n.ok
-      AND n.deployed_at > d.deployed_at) - d.deployed_at)) AS secs
-  FROM deploys d
-  WHERE d.in_scope AND d.prod AND d.failed AND d.deployed_at < CAST(:end AS timestamptz)
+  SELECT min(extract(epoch FROM d.next_ok_at - d.deployed_at)) AS secs
+  FROM streams d
+  WHERE d.in_scope AND d.failed AND d.deployed_at < CAST(:end AS timestamptz)
   GROUP BY d.id
 ),
 series_deploys AS (
@@ -163,5 +167,12 @@ def delivery_statement(*, project: bool, agent: bool, owner: bool) -> TextClause
     """The statement for this combination of filters (cached: 8 texts at most)."""
     present = {"project": project, "agent": agent, "owner": owner}
     where = " AND ".join(clause for name, clause in _FILTERS.items() if present[name]) or "TRUE"
-    sql = _BODY.format(where=where, window=_WINDOW, project_row=_PROJECT_ROW if project else "")
+    # The scope's projects: the one asked for (an index lookup), else those its work is on.
+    projects = _FILTERS["project"] if project else "w.project_id IN (SELECT project_id FROM scope)"
+    sql = _BODY.format(
+        where=where,
+        projects=projects,
+        window=_WINDOW,
+        project_row=_PROJECT_ROW if project else "",
+    )
     return text(sql)
