@@ -27,6 +27,7 @@ from imi.auth.policy import check_auth_settings
 from imi.auth.scoping import install_project_scoping
 from imi.coordination.sweeper import start_sweeper
 from imi.db import create_engine, session_factory
+from imi.insights.stale_job import start_stale_job
 from imi.logging import configure_logging, get_logger
 from imi.mcp.http import mount_mcp
 from imi.migrate import head_revision
@@ -116,12 +117,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             interval=settings.reservation_sweep_seconds,
             stale_seconds=settings.reservation_stale_agent_seconds,
         )
+        app.state.stale_job = start_stale_job(app.state.sessions, settings)
         await app.state.mcp.start()
         log.info("imi started", version=imi_version())
         try:
             yield
         finally:
             await app.state.mcp.stop()
+            if app.state.stale_job is not None:
+                await app.state.stale_job.stop()
             if app.state.reservation_sweeper is not None:
                 await app.state.reservation_sweeper.stop()
             await app.state.event_hub.stop()

@@ -150,6 +150,32 @@ class Settings(BaseSettings):
         description="A reservation's agent is stale (and the sweeper releases it) when its "
         "last heartbeat is older than this.",
     )
+    stale_idle_hours: int = Field(
+        default=72,
+        ge=1,
+        le=8760,
+        description="Active work is stale (IDLE) once its last activity is this many hours old.",
+    )
+    stale_behind_trunk: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Active work is stale (FAR_BEHIND_TRUNK) at this many commits behind trunk.",
+    )
+    stale_uncommitted_idle_hours: int = Field(
+        default=24,
+        ge=1,
+        le=8760,
+        description="Active work with uncommitted changes is stale (UNCOMMITTED_NO_ACTIVITY) "
+        "once its last activity is this many hours old.",
+    )
+    stale_check_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds between passes of the stale-work job that announces newly stale "
+        "work with imi.work.stale (0: off).",
+    )
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
     )

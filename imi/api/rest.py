@@ -8,6 +8,8 @@ from imi.api.routes import (
     activities,
     components,
     insights_delivery,
+    insights_impact,
+    insights_stale,
     keys,
     links,
     projects,
@@ -26,4 +28,6 @@ def rest_router() -> APIRouter:
     for area in (projects, work, worktrees, activities, links, trace, components, keys):
         router.include_router(area.router)
     router.include_router(insights_delivery.router)
+    router.include_router(insights_stale.router)
+    router.include_router(insights_impact.router)
     return router

@@ -49,6 +49,8 @@ AREAS = (
     "imi.graphql.messages",
     "imi.graphql.reservations",
     "imi.graphql.stats",
+    "imi.graphql.insights_stale",
+    "imi.graphql.insights_impact",
     "imi.graphql.insights_delivery",
     "imi.graphql.events",
     "imi.graphql.keys",

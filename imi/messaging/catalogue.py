@@ -266,6 +266,18 @@ PUBLISHED: tuple[PublishedEvent, ...] = (
         },
     ),
     PublishedEvent(
+        "imi.work.stale",
+        "the stale-work job finds active work newly stale (idle, far behind trunk, "
+        "uncommitted with no activity, or its owner's heartbeat stopped); once per crossing",
+        "work_items",
+        {
+            **WORK,
+            "reasons": array(TEXT),
+            "idle_seconds": INT,
+            "stale_since": TIME,
+        },
+    ),
+    PublishedEvent(
         "imi.link.ticket_linked",
         "a ticket is linked to a work item (or the link's kind changes)",
         "tickets",
