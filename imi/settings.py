@@ -285,7 +285,7 @@ class Settings(BaseSettings):
         gt=0,
         le=720,
         description="Delivery metrics: a production deploy counts as failed when a failed "
-        "deploy of its project and environment, or a `fix` work item on one of its tickets, "
+        "production deploy of its project, or a `fix` work item on one of its tickets, "
         "follows within this many hours.",
     )
 
