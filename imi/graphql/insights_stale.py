@@ -67,9 +67,9 @@ class StaleWorkConnection(Connection[StaleWorkItem]):
 @strawberry.type
 class Query:
     @strawberry.field(
-        description="Active work that looks stale (any reason), the longest idle first by "
-        "default. Thresholds default to the settings (IMI_STALE_*); hours 1..8760, "
-        "behindTrunk 1..1000000; first at most 500."
+        description="Active work that looks stale (any reason); orderBy defaults to IDLE_DESC "
+        "(the longest idle first). Thresholds default to the settings (IMI_STALE_*); hours "
+        "1..8760, behindTrunk 1..1000000; first at most 500."
     )
     async def stale_work(
         self,
@@ -80,7 +80,7 @@ class Query:
         uncommitted_idle_hours: int | None = None,
         first: int | None = None,
         after: str | None = None,
-        order_by: StaleOrder = StaleOrder.IDLE_DESC,
+        order_by: StaleOrder | None = None,
     ) -> StaleWorkConnection:
         try:
             window = Window.of(first, after)
