@@ -24,6 +24,7 @@ class TcpProxy:
         self.port = 0
         self.server: asyncio.Server | None = None
         self.upstream_ports: set[int] = set()
+        self.live_ports: set[int] = set()  # upstream links still open
         self._links: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> int:
@@ -48,7 +49,9 @@ class TcpProxy:
         except OSError:
             writer.close()
             return
-        self.upstream_ports.add(up_writer.get_extra_info("sockname")[1])
+        upstream_port = up_writer.get_extra_info("sockname")[1]
+        self.upstream_ports.add(upstream_port)
+        self.live_ports.add(upstream_port)
         self._links.update({writer, up_writer})
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -60,6 +63,7 @@ class TcpProxy:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.live_ports.discard(upstream_port)
 
 
 @contextlib.asynccontextmanager

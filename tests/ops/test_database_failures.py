@@ -71,15 +71,24 @@ async def test_killed_connections_heal_unseen_for_reads_and_writes(
     ok(await _write(client), 201)
     # Several pooled connections, so the kill hits more than one.
     await asyncio.gather(*(client.get(f"{API}/projects") for _ in range(5)))
+    ports = set(proxied.proxy.upstream_ports)
     async with engine.connect() as conn:
         killed = await conn.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE client_port = ANY(:ports)"
             ),
-            {"ports": sorted(proxied.proxy.upstream_ports)},
+            {"ports": sorted(ports)},
         )
     assert killed and killed >= 1
+    # pg_terminate_backend only signals: wait until the backends are gone and their links
+    # closed (a request racing the kill itself may meet a dying connection: a read is retried,
+    # a write answers one 503, never a 500; see the README).
+    deadline = time.monotonic() + 30
+    while proxied.proxy.live_ports & ports and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert not proxied.proxy.live_ports & ports
+    await asyncio.sleep(0.05)  # the driver reads the close on its next loop turns
     statuses = []
     for _ in range(3):  # writes first: they are not retried, so they must not meet a dead one
         statuses.append((await _write(client)).status_code)
