@@ -155,3 +155,49 @@ async def test_the_page_only_answers_get(client: httpx.AsyncClient, method: str)
 async def test_unknown_dashboard_asset_is_404(client: httpx.AsyncClient) -> None:
     for url in ("/static/dashboard/nope.js", "/static/dashboard/../../settings.py"):
         assert (await client.get(url)).status_code == 404, url
+
+
+def _page_operations() -> dict[str, str]:
+    """Every GraphQL document the page's modules send (`export const X = \\`...\\``), with the
+    `${FRAGMENT}` constants they interpolate filled in."""
+    constants: dict[str, str] = {}
+    for path in sorted(DASHBOARD_DIR.glob("*.js")):
+        text = path.read_text(encoding="utf-8")
+        for name, quoted in re.findall(r"""const (\w+) = (`[^`]*`|"[^"]*");""", text):
+            constants[name] = quoted[1:-1]
+    for _ in range(3):  # fragments inside fragments
+        for name, body in constants.items():
+            constants[name] = re.sub(
+                r"\$\{(\w+)\}", lambda m: constants.get(m.group(1), m.group(0)), body
+            )
+    return {
+        name: body
+        for name, body in constants.items()
+        if body.lstrip().startswith(("query ", "subscription "))
+    }
+
+
+def test_every_query_the_page_sends_is_valid_against_the_schema() -> None:
+    from graphql import parse, validate
+
+    from imi.graphql.schema import build_schema
+
+    schema = build_schema(Settings(_env_file=None))._schema  # type: ignore[call-arg]
+    operations = _page_operations()
+    assert set(operations) >= {
+        "BOARD_QUERY",
+        "STALE_QUERY",
+        "LIVE_SUBSCRIPTION",
+        "TRACE_QUERY",
+        "METRICS_QUERY",
+    }
+    # The insight fields (issue 18) may be missing on an older server: the page then shows
+    # idle time only / "not available", recognising exactly this error.
+    optional = {"STALE_QUERY": "staleWork", "METRICS_QUERY": "deliveryMetrics"}
+    for name, document in operations.items():
+        errors = validate(schema, parse(document))
+        field = optional.get(name)
+        if field is not None and schema.query_type.fields.get(field) is None:
+            assert errors and errors[0].message.startswith("Cannot query field"), name
+        else:
+            assert errors == [], (name, [e.message for e in errors])

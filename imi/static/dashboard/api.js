@@ -81,6 +81,7 @@ export class LiveFeed {
     this.retry = 0;
     this.timer = null;
     this.stopped = true;
+    this.acked = false;
   }
 
   start() {
@@ -115,12 +116,16 @@ export class LiveFeed {
       }
       if (message.type === "connection_ack") {
         this.retry = 0;
-        this.onState("live");
+        // After a reconnect, results sent while away are lost: the caller re-reads.
+        this.onState("live", this.acked ? "reconnected" : "");
+        this.acked = true;
         socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: this.query } }));
       } else if (message.type === "ping") {
         socket.send(JSON.stringify({ type: "pong" }));
       } else if (message.type === "next" && message.payload?.data) {
         this.onData(message.payload.data);
+      } else if (message.type === "complete") {
+        socket.close(1000, "stream ended"); // the server ended it: reconnect, subscribe again
       } else if (message.type === "error") {
         this.onState("offline", message.payload?.[0]?.message || "subscription error");
         socket.close(1000, "error");

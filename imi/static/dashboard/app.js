@@ -79,6 +79,7 @@ function startFeed() {
     onState: (state, detail) => {
       setLive(state, detail);
       if (state === "refused") showAuth(`Live updates refused the key: ${detail}`);
+      if (detail === "reconnected") reloadBoard().catch(fail);
     },
   });
   feed.start();
@@ -143,6 +144,12 @@ async function trace(type, id) {
     else mount(node, h("p", { class: "empty error-text" }, error.message));
   }
   $("trace-section").scrollIntoView({ block: "nearest" });
+}
+
+async function reloadBoard() {
+  board.load((await gql(BOARD_QUERY)).inFlightWork.nodes);
+  await loadStale();
+  renderBoard();
 }
 
 async function loadAll() {
