@@ -1,10 +1,11 @@
 """Real `imi serve` replicas for operations tests: processes on one database and one broker.
 
 ``replicas`` starts processes (each `imi serve --workers 1` in its own process group, on a free
-port) and kills whatever is left at teardown. ``cluster`` is three of them, shared by the
-session: they start at once on an empty database and migrate while racing, with one exchange
-and queue prefix of their own on the test RabbitMQ. ``tap`` is a queue bound with ``#`` to that
-exchange: everything the replicas publish lands in it.
+port) and kills whatever is left at teardown. ``cluster`` is three of them, shared by the tests
+of this package (stopped after its last one): they start at once on an empty database and
+migrate while racing, with one exchange and queue prefix of their own on the test RabbitMQ.
+``tap`` is a queue bound with ``#`` to that exchange: everything the replicas publish lands in
+it.
 """
 
 from __future__ import annotations
@@ -236,10 +237,10 @@ class Cluster:
             await conn.close()
 
 
-@pytest.fixture(scope="session")
-def cluster(server_url: str, rabbitmq_url: str) -> Iterator[Cluster]:
+@pytest.fixture(scope="package")
+def _cluster(server_url: str, rabbitmq_url: str) -> Iterator[Cluster]:
     """Three replicas started at once on an EMPTY database, each migrating on start (the race
-    the advisory lock settles). Tests that stop a replica start it again before they end."""
+    the advisory lock settles)."""
     with (
         tempfile.TemporaryDirectory(prefix="imi-ops-cluster-") as logs,
         empty_database(server_url) as database_url,
@@ -266,6 +267,19 @@ def cluster(server_url: str, rabbitmq_url: str) -> Iterator[Cluster]:
         finally:
             for replica in cluster.members:
                 replica.kill()
+
+
+@pytest.fixture
+def cluster(_cluster: Cluster) -> Cluster:
+    """The three replicas, all running: a member an earlier test stopped is started again
+    (here rather than after that test, so the package's last test leaves no restart behind)."""
+    stopped = [r for r in _cluster.members if not r.alive()]
+    for replica in stopped:
+        replica.kill()  # reaps it, and anything left of its process group
+        replica.start()
+    for replica in stopped:
+        replica.wait_ready()
+    return _cluster
 
 
 @dataclass

@@ -1,18 +1,16 @@
 """Replicas stopping under load: SIGTERM drains (no accepted request fails, no acknowledged
 write is lost), SIGKILL loses no committed event (the other replicas, or the restarted one,
 publish it; a batch in flight may go out twice, at most ``BATCH_SIZE`` events, each under its
-own ``message_id``). Every test leaves the three replicas of ``cluster`` running."""
+own ``message_id``). Each test starts with the three replicas of ``cluster`` running."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import pytest
 
 from imi.messaging.relay import BATCH_SIZE
 from tests.ops.checks import all_published, copies, last_event_id
@@ -21,15 +19,6 @@ from tests.ops.load import Outcome, Writers
 
 # What a client sees of a request the stopping server never read.
 NEVER_READ = {"ConnectError", "ReadError", "RemoteProtocolError"}
-
-
-@pytest.fixture
-async def restored(cluster: Cluster) -> AsyncIterator[Cluster]:
-    """The cluster; whatever member a test stopped is started again afterwards."""
-    try:
-        yield cluster
-    finally:
-        await start_again(*[r for r in cluster.members if not r.alive()])
 
 
 async def start_again(*members: Replica) -> None:
@@ -72,10 +61,10 @@ async def assert_all_published_at_least_once(cluster: Cluster, after: int, tap: 
     return sum(counted.values()) - len(counted)
 
 
-async def test_sigterm_under_write_load(restored: Cluster, tap: Tap) -> None:
+async def test_sigterm_under_write_load(cluster: Cluster, tap: Tap) -> None:
     """A replica told to stop while four clients write to it: every request that reached it is
     answered 201 and stored; the rest were refused (its listener closed) and left no trace."""
-    cluster, target = restored, restored.members[0]
+    target = cluster.members[0]
     start = await last_event_id(cluster)
     writers = Writers(target.url, f"term-{uuid.uuid4().hex[:8]}").start()
     try:
@@ -105,10 +94,9 @@ async def test_sigterm_under_write_load(restored: Cluster, tap: Tap) -> None:
     assert await assert_all_published_at_least_once(cluster, start, tap) == 0
 
 
-async def test_kill_9_one_of_three_mid_burst(restored: Cluster, tap: Tap) -> None:
+async def test_kill_9_one_of_three_mid_burst(cluster: Cluster, tap: Tap) -> None:
     """The relay with replicas coming and going: writes on all three, one killed outright;
     the survivors publish what it committed, re-sending at most one batch."""
-    cluster = restored
     start = await last_event_id(cluster)
     token = uuid.uuid4().hex[:8]
     writers = [Writers(r.url, f"k9-{token}-{r.name}", 3).start() for r in cluster.members]
@@ -126,10 +114,9 @@ async def test_kill_9_one_of_three_mid_burst(restored: Cluster, tap: Tap) -> Non
     assert extra <= BATCH_SIZE
 
 
-async def test_kill_9_of_the_last_replica_then_restart(restored: Cluster, tap: Tap) -> None:
+async def test_kill_9_of_the_last_replica_then_restart(cluster: Cluster, tap: Tap) -> None:
     """The only replica running is killed under load with events still in its outbox; started
     again, it publishes every event that was committed, none lost."""
-    cluster = restored
     survivor = cluster.members[2]
     for replica in cluster.members[:2]:
         replica.signal(signal.SIGTERM)
