@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.app import create_app
-from imi.auth.keys import create_key
+from imi.auth.keys import create_key, revoke_key
 from imi.auth.models import Scope
 from imi.graphql.schema import build_schema
 from tests.graphql.conftest import settings
@@ -168,6 +168,13 @@ async def test_board_trace_metrics_and_live_updates(
             if _metrics_in_schema():
                 await expect(state).to_have_attribute("data-state", "available")
                 await expect(page.locator("#metrics svg.chart")).to_have_count(2)
+                await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("production: 1")
+                # One project's metrics (the board's project filter, a global id).
+                await page.select_option("#f-project", label="app")
+                await page.select_option("#m-days", "7")
+                await expect(state).to_have_attribute("data-state", "available")
+                await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("staging: 1")
+                await page.select_option("#f-project", "")
             else:
                 await expect(state).to_contain_text("not available")
 
@@ -248,6 +255,12 @@ async def test_key_flow_with_auth_required(
                     headers={"authorization": f"Bearer {created.secret}"},
                 )
             assert response.status_code == 403  # a read key may not write: the test's own check
+            # The key revoked while the page is open: the live feed ends, the page says why.
+            async with sessions() as session, session.begin():
+                await revoke_key(session, created.key.id)
+            await expect(page.locator("#auth")).to_be_visible()
+            await expect(page.locator("#auth-error")).to_contain_text("refused")
+            await expect(page.locator("#live")).to_have_text("refused")
             # Forget the key: gone from storage, the page asks again.
             await page.click("#forget-key")
             await expect(page.locator("#auth")).to_be_visible()
