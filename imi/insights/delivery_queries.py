@@ -17,47 +17,49 @@ from functools import cache
 
 from sqlalchemy import TextClause, text
 
-# Work items in scope: the filters, each an indexed predicate (project_id, owner_id) or a
-# lookup of the projects the named component owner's components are linked to.
-_FILTERS = {
-    "project": "w.project_id = CAST(:project_id AS uuid)",
-    "agent": "w.owner_id = CAST(:agent_id AS text)",
-    "owner": (
-        "w.project_id IN (SELECT c.linked_project_id FROM components c "
-        "WHERE c.metadata ->> 'owner' = CAST(:owner AS text) "
-        "AND c.linked_project_id IS NOT NULL)"
-    ),
-}
+# The work items the rules look at: every item of the scope's projects (a deploy's stream is its
+# project's production deploys, whoever shipped them). ``in_scope`` marks the items the filters
+# select; an agent filter narrows the items, the project and owner filters the projects.
+_PROJECT = "w.project_id = CAST(:project_id AS uuid)"
+_OWNER = (
+    "w.project_id IN (SELECT c.linked_project_id FROM components c "
+    "WHERE c.metadata ->> 'owner' = CAST(:owner AS text) AND c.linked_project_id IS NOT NULL)"
+)
+_AGENT = "w.owner_id = CAST(:agent_id AS text)"
+_AGENT_PROJECTS = (
+    "w.project_id IN (SELECT a.project_id FROM work_items a "
+    "WHERE a.owner_id = CAST(:agent_id AS text))"
+)
 
 _BODY = """
-WITH scope AS MATERIALIZED (
-  SELECT w.id, w.project_id, w.created_at FROM work_items w WHERE {where}
+WITH items AS MATERIALIZED (
+  SELECT w.id, w.project_id, w.created_at, w.work_type, {in_scope} AS in_scope
+  FROM work_items w WHERE {projects}
 ),
--- Every deploy of the scope's projects from `from` on, one row per (deploy, project): the
--- streams the rules compare (a project's production deploys, whatever the production name).
--- in_scope: it ships a work item in scope.
-deploys AS MATERIALIZED (
-  SELECT d.id, d.environment, d.deployed_at, w.project_id,
+-- Every (work item, deploy) pair of those items, all time: one pass over the links.
+links AS MATERIALIZED (
+  SELECT i.id AS item, i.project_id, i.created_at, i.in_scope, d.id, d.environment,
+         d.deployed_at,
          lower(d.environment) = ANY(CAST(:production AS text[])) AS prod,
          lower(d.status) = ANY(CAST(:failed AS text[])) AS failed,
-         lower(d.status) = ANY(CAST(:succeeded AS text[])) AS ok,
-         bool_or(s.id IS NOT NULL) AS in_scope
-  FROM work_items w
-  JOIN deployment_work_items x ON x.work_item_id = w.id
+         lower(d.status) = ANY(CAST(:succeeded AS text[])) AS ok
+  FROM items i
+  JOIN deployment_work_items x ON x.work_item_id = i.id
   JOIN deployments d ON d.id = x.deployment_id
-  LEFT JOIN scope s ON s.id = w.id
-  WHERE {projects} AND d.deployed_at >= CAST(:start AS timestamptz)
-  GROUP BY d.id, w.project_id
+),
+-- The deploys from `from` on, one row per (deploy, project): the streams the rules compare.
+-- in_scope: it ships a work item the filters select.
+deploys AS MATERIALIZED (
+  SELECT id, environment, deployed_at, project_id, prod, failed, ok, bool_or(in_scope) AS in_scope
+  FROM links
+  WHERE deployed_at >= CAST(:start AS timestamptz)
+  GROUP BY id, environment, deployed_at, project_id, prod, failed, ok
 ),
 -- Each work item's first successful production deploy, ever (not only in the window).
 shipped AS (
-  SELECT s.id, s.created_at, min(d.deployed_at) AS shipped_at
-  FROM scope s
-  JOIN deployment_work_items x ON x.work_item_id = s.id
-  JOIN deployments d ON d.id = x.deployment_id
-  WHERE lower(d.environment) = ANY(CAST(:production AS text[]))
-    AND lower(d.status) = ANY(CAST(:succeeded AS text[]))
-  GROUP BY s.id, s.created_at
+  SELECT item AS id, created_at, min(deployed_at) AS shipped_at
+  FROM links WHERE in_scope AND prod AND ok
+  GROUP BY item, created_at
 ),
 lead AS (
   SELECT f.shipped_at,
@@ -80,19 +82,28 @@ streams AS (
   WINDOW after AS (PARTITION BY d.project_id ORDER BY d.deployed_at
                    RANGE BETWEEN '1 microsecond' FOLLOWING AND UNBOUNDED FOLLOWING)
 ),
+-- Production deploys in the window followed, within the failure window, by the start of a
+-- `fix` work item of the same project linked to a ticket of a work item the deploy shipped:
+-- first the other work items on those tickets, then an equi-join with the project's items.
+siblings AS MATERIALIZED (
+  SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling
+  FROM links l
+  JOIN ticket_links l1 ON l1.work_item_id = l.item
+  JOIN ticket_links l2 ON l2.ticket_id = l1.ticket_id AND l2.work_item_id <> l.item
+  WHERE l.prod AND l.deployed_at >= CAST(:start AS timestamptz)
+    AND l.deployed_at < CAST(:end AS timestamptz)
+),
+fixed AS (
+  SELECT DISTINCT s.id
+  FROM siblings s JOIN items f ON f.id = s.sibling
+  WHERE f.work_type = 'fix' AND f.project_id = s.project_id
+    AND f.created_at > s.deployed_at AND f.created_at <= s.deployed_at + {window}
+),
 -- Production deploys in the window, each judged once (failed in any of its projects).
 judged AS (
-  SELECT d.id, d.deployed_at, bool_or(
-    d.failed
-    OR d.next_failed_at <= d.deployed_at + {window}
-    OR EXISTS (
-      SELECT 1 FROM deployment_work_items x
-      JOIN ticket_links l1 ON l1.work_item_id = x.work_item_id
-      JOIN ticket_links l2 ON l2.ticket_id = l1.ticket_id AND l2.work_item_id <> x.work_item_id
-      JOIN work_items fix ON fix.id = l2.work_item_id
-      WHERE x.deployment_id = d.id AND fix.work_type = 'fix'
-        AND fix.created_at > d.deployed_at AND fix.created_at <= d.deployed_at + {window})
-  ) AS failed
+  SELECT d.id, d.deployed_at,
+    bool_or(d.failed OR d.next_failed_at <= d.deployed_at + {window})
+      OR EXISTS (SELECT 1 FROM fixed WHERE fixed.id = d.id) AS failed
   FROM streams d
   WHERE d.in_scope AND d.deployed_at < CAST(:end AS timestamptz)
   GROUP BY d.id, d.deployed_at
@@ -165,13 +176,12 @@ _WINDOW = "make_interval(secs => CAST(:failure_window_seconds AS float8))"
 @cache
 def delivery_statement(*, project: bool, agent: bool, owner: bool) -> TextClause:
     """The statement for this combination of filters (cached: 8 texts at most)."""
-    present = {"project": project, "agent": agent, "owner": owner}
-    where = " AND ".join(clause for name, clause in _FILTERS.items() if present[name]) or "TRUE"
-    # The scope's projects: the one asked for (an index lookup), else those its work is on.
-    projects = _FILTERS["project"] if project else "w.project_id IN (SELECT project_id FROM scope)"
+    projects = [clause for clause, on in ((_PROJECT, project), (_OWNER, owner)) if on]
+    if not projects and agent:
+        projects = [_AGENT_PROJECTS]
     sql = _BODY.format(
-        where=where,
-        projects=projects,
+        projects=" AND ".join(projects) or "TRUE",
+        in_scope=_AGENT if agent else "TRUE",
         window=_WINDOW,
         project_row=_PROJECT_ROW if project else "",
     )

@@ -17,7 +17,8 @@ Times are hours after T0 (Monday 2026-03-02 00:00 UTC). Project A (the component
     D5 production  succeeded 100h  w4  failed: D6 fails 10h later
     D6 production  rolled_back 110h w5 failed: status; never restored
 
-Project B: wb created 0h (D7 production succeeded 5h), wb2 created 40h (D8 production failed 51h).
+Project B: wb created 0h (D7 production succeeded 5h), wb2 created 40h (D8 production failed 51h),
+and wbfix, a fix started at 55h on TK-2: D3's ticket, but another project's work, so D3 stands.
 
 Lead times in A (first successful production deploy - min(created, first commit)):
 w1 12h, w2 26h, w3 56h, w4 10h -> p50 19h, p90 47h. Ticket lead times: w1 9h, w2 20h,
@@ -123,6 +124,7 @@ async def seed(sessions: Sessions) -> Data:
         w5 = await item(a, "feature", "agent-3", 95)
         wb = await item(b, "feature", "agent-9", 0)
         wb2 = await item(b, "feature", "agent-9", 40)
+        wbfix = await item(b, "fix", "agent-9", 55)
         await session.execute(
             text(
                 "INSERT INTO activities (id, agent_id, work_item_id, activity_type, created_at) "
@@ -134,6 +136,7 @@ async def seed(sessions: Sessions) -> Data:
         await _link(session, "TK-1", w1, 1)
         await _link(session, "TK-2", w2, 30)
         await _link(session, "TK-1", w3, 20)
+        await _link(session, "TK-2", wbfix, 55)
         await _deploy(session, "d0", "staging", "succeeded", 4, w1)
         await _deploy(session, "d1", "production", "succeeded", 10, w1)
         await _deploy(session, "d2", "production", "failed", 48, w2)
