@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from imi.app import create_app
 from imi.auth.keys import create_key, revoke_key
 from imi.auth.models import Scope
-from imi.graphql.schema import build_schema
 from tests.graphql.conftest import settings
 from tests.graphql.seed_links import LinkGraph, seed_link_graph
 from tests.graphql.test_subscriptions import LiveServer, serving
@@ -40,11 +39,6 @@ def _screenshots() -> Path:
     directory = Path(os.environ.get("IMI_SCREENSHOT_DIR") or REPO / "test-artifacts" / "dashboard")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
-
-
-def _metrics_in_schema() -> bool:
-    """Whether the served schema has the field (issue 18's delivery metrics)."""
-    return "deliveryMetrics(" in build_schema(settings()).as_str()
 
 
 @pytest.fixture
@@ -162,21 +156,18 @@ async def test_board_trace_metrics_and_live_updates(
             await page.click('#trace-form button[type="submit"]')
             await expect(page.locator("#trace")).to_contain_text("Nothing found")
 
-            # Delivery metrics: charts when the server has the field, else a clear state.
+            # Delivery metrics (deliveryMetrics, issue 18): five figures and two charts.
             state = page.locator("#metrics [data-state]")
             await expect(state).to_have_count(1)
-            if _metrics_in_schema():
-                await expect(state).to_have_attribute("data-state", "available")
-                await expect(page.locator("#metrics svg.chart")).to_have_count(2)
-                await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("production: 1")
-                # One project's metrics (the board's project filter, a global id).
-                await page.select_option("#f-project", label="app")
-                await page.select_option("#m-days", "7")
-                await expect(state).to_have_attribute("data-state", "available")
-                await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("staging: 1")
-                await page.select_option("#f-project", "")
-            else:
-                await expect(state).to_contain_text("not available")
+            await expect(state).to_have_attribute("data-state", "available")
+            await expect(page.locator("#metrics svg.chart")).to_have_count(2)
+            await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("production: 1")
+            # One project's metrics (the board's project filter, a global id).
+            await page.select_option("#f-project", label="app")
+            await page.select_option("#m-days", "7")
+            await expect(state).to_have_attribute("data-state", "available")
+            await expect(page.locator("#metrics .tile").nth(2)).to_contain_text("staging: 1")
+            await page.select_option("#f-project", "")
 
             # Live: REST writes reach the open page through the subscription, no reload.
             await page.evaluate("window.__sameDocument = true")
