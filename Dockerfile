@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1
 # iMi service image. Configure with IMI_* variables (see README); without IMI_DATABASE_URL it
 # runs an embedded PostgreSQL under IMI_DATA_DIR (/data: mount a volume to keep it).
-FROM python:3.12-slim
+# Two stages: `build` resolves the locked runtime dependencies with uv; `runtime` gets only the
+# virtual environment and the project files (no uv, no build caches, no dev dependencies).
 
-COPY --from=ghcr.io/astral-sh/uv:latest /uv /bin/
+FROM python:3.12-slim AS build
+
+COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /bin/
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_PYTHON_DOWNLOADS=never \
-    PYTHONUNBUFFERED=1
+    UV_PYTHON_DOWNLOADS=never
 
 WORKDIR /app
 
@@ -24,11 +26,19 @@ COPY imi ./imi
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev
 
+
+FROM python:3.12-slim AS runtime
+
 RUN useradd --create-home --uid 10001 imi \
     && mkdir /data \
     && chown imi:imi /data
 
+WORKDIR /app
+# Owned by root: the service user can read and run the code, not change it.
+COPY --from=build /app /app
+
 ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
     IMI_DATA_DIR=/data \
     IMI_PORT=8080
 
