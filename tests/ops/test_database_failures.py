@@ -6,7 +6,9 @@ PostgreSQL through a TCP proxy the test cuts and restores.
 - the database unreachable for 10 s: ``/health`` 503 fast with the breaker open, every request
   (REST read and write, GraphQL) a 503 envelope with ``Retry-After`` within a bound, 50
   concurrent requests each within 1 s; then full recovery within 5 s of the database returning,
-  with no manual action.
+  with no manual action;
+- a command consumed while the database is away is held, not dead-lettered, and takes effect
+  when it returns.
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from imi.app import create_app
+from imi.messaging.topology import QUEUES
 from imi.settings import Settings
 from tests.api.conftest import API, error, ok
+from tests.messaging.conftest import Bus, bus, rabbitmq_url  # noqa: F401 (fixtures)
+from tests.messaging.consumers_support import envelope, tapped, wait_tapped
+from tests.messaging.test_relay import serving, wait_connected
 from tests.ops.proxy import TcpProxy, database_port, via
 
 OUTAGE_SECONDS = 10.0
 RECOVERY_SECONDS = 5.0  # the claim: healed this long after the database returns
 FAIL_FAST_SECONDS = 1.0  # one request's answer while the breaker is open (tolerant)
+CONSUMER_OUTAGE_SECONDS = 7.0
 
 
 @dataclass
@@ -172,3 +179,45 @@ async def test_an_unreachable_database_fails_fast_then_heals_on_its_own(
     assert health.json()["database"]["breaker"]["opened_total"] >= 1
     projects = ok(await client.get(f"{API}/projects"))
     assert isinstance(projects, list) and len(projects) == 2  # one before, one after
+
+
+async def test_a_consumer_holds_its_message_while_the_database_is_away(
+    bus: Bus,  # noqa: F811
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """With nacks, the old path would dead-letter within ~5 s (5 deliveries, pauses up to 2 s);
+    held in place, the command waits out a longer outage and takes effect once it ends."""
+    proxy = TcpProxy(database_port(database_url))
+    await proxy.start()
+    origin = f"git@github.com:held/{uuid.uuid4().hex[:10]}.git"
+    try:
+        async with serving(bus.settings, via(database_url, proxy.port)) as (_, client):
+            await wait_connected(client)
+            await proxy.cut()
+            await bus.publish(
+                "imi.cmd.register_project",
+                envelope("imi.cmd.register_project", {"remote_origin": origin}),
+            )
+            await asyncio.sleep(CONSUMER_OUTAGE_SECONDS)  # the outage: no condition to wait on
+            assert await _dead_lettered(bus) == 0
+            assert tapped(bus, "imi.project.registered") == []
+            await proxy.start()
+            [(_, body)] = await wait_tapped(bus, "imi.project.registered", timeout=30)
+        async with sessions() as session:
+            stored = await session.scalar(
+                text("SELECT count(*) FROM projects WHERE remote_origin = :o"), {"o": origin}
+            )
+        assert stored == 1 and body["payload"]["remote_origin"] == origin
+        assert await _dead_lettered(bus) == 0
+    finally:
+        await proxy.cut()
+
+
+async def _dead_lettered(test_bus: Bus) -> int:
+    count = 0
+    for spec in QUEUES:
+        name = f"{test_bus.prefix}{spec.name}.dlq"
+        dlq = await test_bus.channel.declare_queue(name, passive=True)
+        count += dlq.declaration_result.message_count or 0
+    return count
