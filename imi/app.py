@@ -31,6 +31,8 @@ from imi.insights.stale_job import start_stale_job
 from imi.logging import configure_logging, get_logger
 from imi.mcp.http import mount_mcp
 from imi.migrate import head_revision
+from imi.observability.http import HttpMetricsMiddleware
+from imi.observability.sampled import PoolSampler
 from imi.outbox.notify import EventHub
 from imi.pages import mount_static
 from imi.settings import Settings, get_settings
@@ -60,8 +62,12 @@ class ImiApp(FastAPI):
         # Inside the correlation id: a disconnected client's handler is cancelled (and its
         # query with it); bodies over the limit are refused before any route reads them.
         settings: Settings = getattr(self.state, "settings", None) or get_settings()
-        app = BodyLimitMiddleware(super().build_middleware_stack(), settings.max_body_bytes)
-        return CorrelationIdMiddleware(CancelOnDisconnectMiddleware(app))
+        app: ASGIApp = BodyLimitMiddleware(
+            super().build_middleware_stack(), settings.max_body_bytes
+        )
+        app = CorrelationIdMiddleware(CancelOnDisconnectMiddleware(app))
+        # Outermost: every answer is counted and timed, refusals and failures included.
+        return HttpMetricsMiddleware(app) if settings.metrics_enabled else app
 
 
 def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
@@ -69,7 +75,7 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
 
     ``settings`` is there for routers built per app (GraphQL limits, feature switches).
     """
-    from imi.api import coordination_ws, health
+    from imi.api import coordination_ws, health, metrics
     from imi.api.rest import API_PREFIX, rest_router
     from imi.api.routes import (
         coordination_agents,
@@ -92,6 +98,7 @@ def routers(settings: Settings) -> list[tuple[str, APIRouter]]:
         ("", coordination_ws.router),
         ("", coordination_reservations.router),
         ("", coordination_records.router),
+        *([("", metrics.router)] if settings.metrics_enabled else []),
     ]
 
 
@@ -110,6 +117,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(url, settings)
         app.state.sessions = session_factory(app.state.engine)
+        app.state.pool_sampler = PoolSampler(app.state.engine)  # only with several workers
         app.state.bus = await start_bus(settings, app.state.sessions, url)
         app.state.event_hub = EventHub(url)  # LISTENs from the first subscription on
         app.state.reservation_sweeper = start_sweeper(
@@ -124,6 +132,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
         finally:
             await app.state.mcp.stop()
+            await app.state.pool_sampler.stop()
             if app.state.stale_job is not None:
                 await app.state.stale_job.stop()
             if app.state.reservation_sweeper is not None:

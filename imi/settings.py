@@ -264,6 +264,14 @@ class Settings(BaseSettings):
         description="Serve the pages (/, /docs, /redoc, /openapi.json, /asyncapi, GraphiQL) "
         "without a key; false: they need a read key like the API.",
     )
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at GET /metrics (false: 404)."
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics without a key (for a scraper on a trusted network); "
+        "false: it needs a read key like the API.",
+    )
     graphql_ide: bool = Field(default=True, description="Serve GraphiQL at GET /graphql.")
     graphql_introspection: bool = Field(
         default=True, description="Answer GraphQL introspection queries."

@@ -43,6 +43,7 @@ from imi.coordination.agents import get_agent
 from imi.coordination.messages_push import EVENT_TYPES, frames_for
 from imi.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
 from imi.logging import get_logger
+from imi.observability.metrics import WEBSOCKETS
 from imi.outbox.models import Event
 from imi.outbox.notify import StreamClosed, SubscriberLagged
 
@@ -110,10 +111,12 @@ async def agent_socket(websocket: WebSocket, agent_id: str) -> None:
         await websocket.close(code=TRY_AGAIN, reason="too many agent sockets on this server")
         return
     state.agent_sockets = open_sockets + 1
+    WEBSOCKETS.labels("agents").inc()
     try:
         await _serve(websocket, agent_id, project, principal)
     finally:
         state.agent_sockets -= 1
+        WEBSOCKETS.labels("agents").dec()
 
 
 async def _serve(

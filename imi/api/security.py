@@ -35,6 +35,8 @@ ADMIN_PATHS = ("/api/v1/keys",)
 # Always served without credentials: load balancers and the pages' own assets.
 OPEN_PATHS = ("/health",)
 OPEN_PREFIXES = ("/static/",)
+# Prometheus metrics: a read key, or none with IMI_METRICS_PUBLIC=true (for a scraper).
+METRICS_PATH = "/metrics"
 # The pages: open unless IMI_DOCS_PUBLIC=false, then they need a read key.
 PAGE_PATHS = (
     "/",
@@ -96,6 +98,9 @@ class AuthMiddleware:
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
+        if path == METRICS_PATH and settings.metrics_public:
+            await self.app(scope, receive, send)
+            return
         page = path in PAGE_PATHS or _is_graphiql_page(scope)
         if page and settings.docs_public:
             await self.app(scope, receive, send)
@@ -108,7 +113,7 @@ class AuthMiddleware:
                     raise Forbidden("key management needs a key not restricted to projects")
             elif path.startswith(COORDINATION_PREFIX):
                 require(principal, coordination_action(scope["method"]))
-            elif page:
+            elif page or path == METRICS_PATH:
                 require(principal, Action.READ)
         except (Unauthenticated, Forbidden) as exc:
             await _refuse(scope, send, exc)

@@ -171,6 +171,7 @@ def _run_workers(options: dict[str, Any], database_url: str, workers: int) -> bo
     from uvicorn.supervisors import Multiprocess
 
     from imi.app import WORKER_DATABASE_URL
+    from imi.observability.multiprocess import shared_metrics_dir
 
     class Supervisor(Multiprocess):
         signalled: str | None = None
@@ -197,8 +198,10 @@ def _run_workers(options: dict[str, Any], database_url: str, workers: int) -> bo
     sock = config.bind_socket()
     log.info("starting workers", workers=workers)
     try:
-        supervisor = Supervisor(config, sockets=[sock])
-        supervisor.run()
+        # The workers' metrics meet in one directory: a scrape of any answers their sum.
+        with shared_metrics_dir():
+            supervisor = Supervisor(config, sockets=[sock])
+            supervisor.run()
     finally:
         sock.close()
     if supervisor.signalled:

@@ -23,6 +23,7 @@ from imi.graphql.context import Context
 from imi.graphql.cost import QueryCostLimiter
 from imi.graphql.guards import DatabaseOutage, NulFreeStrings
 from imi.graphql.limits import DocumentLimiter, FairPreparation, PreparedDocuments
+from imi.graphql.metrics import OperationMetrics
 from imi.graphql.node import Node, resolve_node
 from imi.settings import Settings
 
@@ -93,6 +94,7 @@ def limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories (a fresh instance per request)."""
     prepared = PreparedDocuments()  # shared by this schema's requests
     extensions: list[Callable[[], SchemaExtension]] = [
+        OperationMetrics,  # first: it times and counts what every other one refuses too
         lambda: FairPreparation(prepared),
         OperationScope,
         # Depth, aliases, expanded selections and fragments, each fragment measured once

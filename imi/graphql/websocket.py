@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 from imi.auth.principal import Principal
 from imi.graphql.context import Context
 from imi.graphql.requests import Refused, check_operation, timeout_error
+from imi.observability.metrics import GRAPHQL_SUBSCRIPTIONS, WEBSOCKETS
 from imi.settings import Settings
 
 TOO_MANY = 4429  # graphql-transport-ws's code for "too many" (initialisation requests)
@@ -69,10 +70,12 @@ class SocketCounts:
             return "too many connections from this address"
         self.connections += 1
         self.by_address[address] += 1
+        WEBSOCKETS.labels("graphql").inc()
         return None
 
     def close(self, address: str) -> None:
         self.connections -= 1
+        WEBSOCKETS.labels("graphql").dec()
         _decrement(self.by_address, address)
         self.closed_since_trim += 1
         if self.connections == 0 or self.closed_since_trim >= TRIM_EVERY:
@@ -101,10 +104,12 @@ class SocketCounts:
         if cap and self.subscriptions >= cap:
             return False
         self.subscriptions += 1
+        GRAPHQL_SUBSCRIPTIONS.inc()
         return True
 
     def return_subscription(self, *_: Any) -> None:
         self.subscriptions -= 1
+        GRAPHQL_SUBSCRIPTIONS.dec()
 
 
 TRIM_EVERY = 500

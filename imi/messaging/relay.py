@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.logging import get_logger
+from imi.observability.metrics import event_published, publish_failed
 from imi.outbox.notify import plain_dsn
 from imi.settings import Settings
 
@@ -274,7 +275,9 @@ class OutboxRelay:
                 await self._publish(row)
             except Exception as exc:
                 log.warning("publish failed", event_id=str(row["event_id"]), error=str(exc))
+                publish_failed(row["routing_key"])
                 return ChainResult(done, [r["id"] for r in rows[index:]], repr(exc))
+            event_published(row["routing_key"], row["created_at"])
             done.append(row["id"])
         return ChainResult(done, [], None)
 

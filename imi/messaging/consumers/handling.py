@@ -56,6 +56,7 @@ from imi.errors import DomainError, ValidationFailed
 from imi.logging import get_logger
 from imi.messaging.consumers.delivery import order_of
 from imi.messaging.consumers.ordering import SubjectOrder, Subjects, Turn
+from imi.observability.metrics import message_consumed
 from imi.outbox import AlreadyProcessed, PendingEvent, claim_with_events, emit, unclaimed
 from imi.resilience import CircuitOpen
 
@@ -84,6 +85,16 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     ANSWERED = "answered"  # a command failed and its failure event was recorded
     DEAD = "dead"
+
+
+# The ``outcome`` label of imi_messages_consumed_total (plus ``retried``, for a requeue).
+OUTCOME_LABELS = {
+    Outcome.DONE: "ok",
+    Outcome.DUPLICATE: "duplicate",
+    Outcome.SKIPPED: "skipped",
+    Outcome.ANSWERED: "answered",
+    Outcome.DEAD: "dead_lettered",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +241,7 @@ class Consumer:
                 reason=str(reason)[:500] if isinstance(reason, BadMessage) else repr(reason)[:500],
             )
             await self._settle(message.reject(requeue=False))
+            message_consumed(self.name, OUTCOME_LABELS[Outcome.DEAD])
             return
         token = set_correlation_id(incoming.correlation_id or incoming.message_id)
         # A handler that hangs (a lock wait, a stuck call) must not hold the queue: it is
@@ -257,11 +269,13 @@ class Consumer:
                 await self._settle(message.reject(requeue=False))
             else:
                 await self._settle(message.ack())
+            message_consumed(self.name, OUTCOME_LABELS[outcome])
         except Exception as exc:
             failure = exc
             if deadline is not None and deadline.expired():
                 failure = TimeoutError(f"handler took longer than {HANDLER_TIMEOUT_SECONDS}s")
             await self._retry(message, incoming, failure)
+            message_consumed(self.name, "retried")
         finally:
             reset_correlation_id(token)
 
