@@ -25,13 +25,13 @@ from imi.work.models import WorkItem
 WORK_COLUMNS = ", ".join(
     f"w.{attr.columns[0].name} AS {attr.key}" for attr in inspect(WorkItem).column_attrs
 )
-_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
-# The stale active work items (of one project when :project_id is set) with their reasons.
-# The owner's agents are looked up by name and by id (two index probes, as agents_for_owners).
+# The stale active work items (of one project when :project_id is set): every column, the
+# idle time and the reasons. The owners' liveness is one hashed pass over the agents (by
+# name and by id as text), not a lookup per work item (three times faster on 45k items).
 CANDIDATES = f"""
-    SELECT s.*, cardinality(s.reasons) AS reason_count FROM (
-        SELECT w.id, w.project_id, w.behind_trunk, t.last_act,
+    SELECT s.* FROM (
+        SELECT {WORK_COLUMNS},
                floor(extract(epoch FROM now() - t.last_act))::bigint AS idle_seconds,
                array_remove(ARRAY[
                    CASE WHEN t.last_act <= now() - make_interval(secs => :idle_seconds)
@@ -40,21 +40,23 @@ CANDIDATES = f"""
                    CASE WHEN w.has_uncommitted_changes
                          AND t.last_act <= now() - make_interval(secs => :uncommitted_seconds)
                         THEN 'uncommitted_no_activity' END,
-                   CASE WHEN ag.registered > 0 AND NOT ag.online
-                        THEN 'owner_heartbeat_stopped' END
+                   CASE WHEN NOT ag.online THEN 'owner_heartbeat_stopped' END
                ], NULL) AS reasons
         FROM work_items w
         CROSS JOIN LATERAL (
             SELECT coalesce(w.last_activity_at, w.updated_at, w.created_at) AS last_act
         ) t
-        LEFT JOIN LATERAL (
-            SELECT count(*) AS registered,
-                   coalesce(bool_or(a.last_seen >= now() - make_interval(
-                       secs => {LIVENESS_SECONDS})), false) AS online
-            FROM agents a
-            WHERE a.name = w.owner_id
-               OR a.id = CASE WHEN w.owner_id ~* '{_UUID}' THEN w.owner_id::uuid END
-        ) ag ON w.owner_id IS NOT NULL
+        LEFT JOIN (
+            SELECT k.owner,
+                   bool_or(k.last_seen >= now() - make_interval(secs => {LIVENESS_SECONDS}))
+                       AS online
+            FROM (
+                SELECT name AS owner, last_seen FROM agents
+                UNION ALL
+                SELECT id::text, last_seen FROM agents
+            ) k
+            GROUP BY k.owner
+        ) ag ON ag.owner = w.owner_id
         WHERE w.active AND (CAST(:project_id AS uuid) IS NULL OR w.project_id = :project_id)
     ) s
     WHERE cardinality(s.reasons) > 0
@@ -74,10 +76,8 @@ def page_statement(order: str) -> str:
     ``stale_since`` mark (null until the job saw it) and the total count."""
     return f"""
         WITH c AS ({CANDIDATES})
-        SELECT {WORK_COLUMNS}, c.reasons, c.idle_seconds, m.stale_since,
-               count(*) OVER () AS total
-        FROM c JOIN work_items w ON w.id = c.id
-        LEFT JOIN stale_work_marks m ON m.work_item_id = c.id
+        SELECT c.*, m.stale_since, count(*) OVER () AS total
+        FROM c LEFT JOIN stale_work_marks m ON m.work_item_id = c.id
         ORDER BY {ORDERS[order]}
         LIMIT :limit OFFSET :offset
     """
@@ -106,12 +106,10 @@ MARK_STALE = text(
         ON CONFLICT (work_item_id) DO NOTHING
         RETURNING work_item_id, reasons, stale_since
     )
-    SELECT {WORK_COLUMNS}, p.name AS project_name, marked.reasons, marked.stale_since,
-           c.idle_seconds
+    SELECT c.*, p.name AS project_name, marked.stale_since
     FROM marked
-    JOIN work_items w ON w.id = marked.work_item_id
-    JOIN projects p ON p.id = w.project_id
     JOIN c ON c.id = marked.work_item_id
-    ORDER BY w.id
+    JOIN projects p ON p.id = c.project_id
+    ORDER BY c.id
     """
 )
