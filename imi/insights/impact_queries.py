@@ -56,10 +56,12 @@ WALK = text(
     pred AS (
         SELECT DISTINCT ON (b.component_id)
                b.component_id, e.src AS predecessor, e.relation_type
-        FROM best b
-        JOIN edges e ON e.dst = b.component_id
-        JOIN best p ON p.component_id = e.src AND p.distance = b.distance - 1
-        WHERE b.distance > 0
+        FROM edges e
+        JOIN best b ON b.component_id = e.dst
+        -- A predecessor one hop nearer: as b's distance is the shortest, any nearer p is
+        -- exactly one nearer. Not written as an equality, so the planner joins through the
+        -- edges rather than every pair of components at neighbouring distances.
+        JOIN best p ON p.component_id = e.src AND p.distance < b.distance
         ORDER BY b.component_id, e.src, e.relation_type
     )
     SELECT {labelled(Component, "c")}, b.distance, pred.predecessor, pred.relation_type AS via
