@@ -332,3 +332,28 @@ async def test_restricted_key_sees_only_its_projects(
         body = {"query": "{ staleWork { totalCount } }"}
         answer = (await http.post("/graphql", json=body, headers=headers)).json()
         assert answer["data"]["staleWork"]["totalCount"] == 1
+
+
+async def test_the_app_runs_the_job(sessions: Sessions, database_url: str) -> None:
+    from imi.app import create_app
+
+    ids = await seed(sessions)
+    off = create_app(
+        Settings(_env_file=None, rabbitmq_url=None, stale_check_seconds=0), database_url
+    )
+    async with off.router.lifespan_context(off):
+        assert off.state.stale_job is None
+    app = create_app(
+        Settings(_env_file=None, rabbitmq_url=None, stale_check_seconds=0.1), database_url
+    )
+    async with app.router.lifespan_context(app):
+        assert app.state.stale_job is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        # The settings' thresholds (72 h idle): `idle` and the two orphans.
+        expected = sorted(str(ids[k]) for k in ("idle", "orphan_id", "orphan_name"))
+        while sorted(e.subject_id for e in await stale_events(sessions)) != expected:
+            assert loop.time() < deadline, await stale_events(sessions)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # further passes announce nothing again
+        assert len(await stale_events(sessions)) == 3
