@@ -36,7 +36,8 @@ WITH items AS MATERIALIZED (
   SELECT w.id, w.project_id, w.created_at, w.work_type, {in_scope} AS in_scope
   FROM work_items w WHERE {projects}
 ),
--- Every (work item, deploy) pair of those items, all time: one pass over the links.
+-- The (work item, deploy) pairs of those items the rules read, in one pass: every deploy from
+-- `from` on, and the successful production deploys of all time (for "first ever").
 links AS MATERIALIZED (
   SELECT i.id AS item, i.project_id, i.created_at, i.in_scope, d.id, d.environment,
          d.deployed_at,
@@ -46,6 +47,9 @@ links AS MATERIALIZED (
   FROM items i
   JOIN deployment_work_items x ON x.work_item_id = i.id
   JOIN deployments d ON d.id = x.deployment_id
+  WHERE d.deployed_at >= CAST(:start AS timestamptz)
+     OR (lower(d.environment) = ANY(CAST(:production AS text[]))
+         AND lower(d.status) = ANY(CAST(:succeeded AS text[])))
 ),
 -- The deploys from `from` on, one row per (deploy, project): the streams the rules compare.
 -- in_scope: it ships a work item the filters select.

@@ -245,6 +245,23 @@ async def test_window_edges_buckets_and_empty_windows(sessions: Sessions) -> Non
     assert [(p.deploys, p.lead_time_p50_seconds) for p in empty.series] == [(0, None)]
 
 
+async def test_a_redeploy_is_not_a_new_lead_time(sessions: Sessions) -> None:
+    data = await seed(sessions)
+    async with sessions() as session, session.begin():
+        w1 = (
+            await session.execute(
+                text("SELECT id FROM work_items WHERE project_id = :a AND created_at = :at"),
+                {"a": data.a, "at": at(0)},
+            )
+        ).scalar_one()
+        await _deploy(session, "d9", "production", "succeeded", 150, w1)
+    # w1 first reached production at 10 h: shipping it again at 150 h measures nothing.
+    m = await metrics(sessions, project_id=data.a, start=at(120), end=at(168))
+    assert percentiles(m.lead_time) == (0, None, None)
+    assert (m.change_failure_rate.deploys, m.change_failure_rate.failures) == (1, 0)
+    assert percentiles(m.time_to_restore) == (0, None, None)  # D6 failed before the window
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
