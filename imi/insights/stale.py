@@ -14,7 +14,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.errors import ValidationFailed
@@ -123,7 +122,7 @@ async def list_stale_work(
     check_window(limit, offset)
     sort = parse_order(order)
     params = {**thresholds.params(), "project_id": project_id, "limit": limit, "offset": offset}
-    rows = (await session.execute(text(q.page_statement(sort.value)), params)).all()
+    rows = (await session.execute(q.PAGES[sort.value], params)).all()
     if rows:
         return Page([item_of(row) for row in rows], int(rows[0].total), limit, offset)
     total = int(await session.scalar(q.COUNT, params) or 0) if offset else 0

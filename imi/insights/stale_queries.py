@@ -83,6 +83,8 @@ def page_statement(order: str) -> str:
     """
 
 
+# Built once per sort order (the statement text never depends on the request).
+PAGES = {order: text(page_statement(order)) for order in ORDERS}
 COUNT = text(f"SELECT count(*) FROM ({CANDIDATES}) c")
 
 # The job: forget the marks of work that is fresh again (or no longer active)...
