@@ -3,7 +3,6 @@ row shaped as intermute answers it (Go's ``omitempty``, RFC 3339 UTC times)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,21 +19,6 @@ from imi.coordination.records_kinds import (
 from imi.errors import NotFound, ValidationFailed
 
 MAX_ORDER = 2**31 - 1  # a step's order: Go's int, kept to 32 bits
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """A request body that must be one JSON object (400 otherwise, as intermute)."""
-    try:
-        body = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"Malformed JSON body: {exc}"[:300], field="body") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object", field="body")
-    return body
 
 
 def text(value: object, name: str, max_length: int, *, required: bool = False) -> str:

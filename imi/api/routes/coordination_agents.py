@@ -7,18 +7,18 @@ Bodies and query values are parsed here rather than by FastAPI so that malformed
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from imi.api.deps import Session
 from imi.api.envelope import error_responses
 from imi.auth.policy import coordination_project
 from imi.auth.principal import current_principal
+from imi.compat.intermute import model_of
 from imi.coordination import agents
 from imi.coordination.agents import LIVENESS_SECONDS
 from imi.errors import Conflict, ValidationFailed
@@ -30,18 +30,8 @@ router = APIRouter(tags=["coordination"])
 
 
 async def json_body(request: Request, model: type[BaseModel]) -> Any:
-    """The body as ``model``; malformed JSON or a wrong shape is a 400 (intermute)."""
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("Malformed JSON body", field="body") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ValidationFailed(f"{where}: {first['msg']}", field=where) from None
+    """The body as ``model`` (an empty body is ``{}``); 400 otherwise (``compat.intermute``)."""
+    return model_of(await request.body(), model, empty_is_object=True)
 
 
 def project_of(requested: str | None) -> str:

@@ -28,9 +28,9 @@ from imi.api.routes.coordination_records_docs import (
 )
 from imi.auth.policy import coordination_project
 from imi.auth.principal import current_principal
+from imi.compat.intermute import json_object
 from imi.coordination import records, records_cujs
 from imi.coordination.records_kinds import CUJ, DEFAULT_LIMIT, INSIGHT, KINDS, TASK, Kind
-from imi.coordination.records_wire import parse_body
 from imi.errors import Unauthenticated, ValidationFailed
 
 router = APIRouter()
@@ -64,7 +64,7 @@ def _int(request: Request, name: str, default: int) -> int:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    return parse_body(await request.body())
+    return json_object(await request.body())
 
 
 def _json(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:

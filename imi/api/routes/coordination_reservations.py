@@ -9,16 +9,16 @@ aliases: ``agent`` for ``agent_id``, ``path`` (or a one-element ``glob_patterns`
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from imi.api.deps import Session
 from imi.auth.policy import coordination_project
 from imi.auth.principal import Principal
+from imi.compat.intermute import model_of
 from imi.coordination import reservations as service
 from imi.errors import ValidationFailed
 
@@ -88,14 +88,7 @@ def _exclusive(body: ReservationIn) -> bool:
 
 
 async def _body(request: Request) -> ReservationIn:
-    try:
-        return ReservationIn.model_validate(json.loads(await request.body()))
-    except json.JSONDecodeError:
-        raise ValidationFailed("Malformed JSON body", field="body") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
+    return model_of(await request.body(), ReservationIn)
 
 
 def _principal(request: Request) -> Principal:
