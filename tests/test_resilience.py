@@ -229,3 +229,25 @@ async def test_the_probe_closes_it_when_the_database_is_back(database_url: str) 
     finally:
         await engine.dispose()
         await proxy.cut()
+
+
+async def test_while_open_the_pools_live_connections_still_serve_reads(database_url: str) -> None:
+    """The breaker gates new connects, not the pool: a database refusing new connections (too
+    many clients, a failover in progress) still answers on the connections already open, and
+    only a caller that needs a new one fails fast."""
+    engine = db.create_engine(database_url, _settings(db_breaker_failures=1))
+    breaker = db.breaker_of(engine)
+    assert breaker is not None
+    try:
+        async with engine.connect() as conn:  # one live connection, back in the pool after
+            await conn.scalar(text("SELECT 1"))
+        breaker.failure()  # as if the next connect had been refused
+        assert breaker.state == "open"
+        async with engine.connect() as pooled:
+            assert await pooled.scalar(text("SELECT 2")) == 2
+            with pytest.raises(CircuitOpen):  # a second one at once needs a new connect
+                async with engine.connect():
+                    pass
+        assert breaker.state == "open"  # serving from the pool proves nothing about connects
+    finally:
+        await engine.dispose()
