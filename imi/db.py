@@ -116,7 +116,7 @@ def _guard_connects(engine: AsyncEngine, breaker: CircuitBreaker, delays: list[f
                     raise
                 await_only(asyncio.sleep(delays[attempt]))
                 continue
-            recovered = breaker.state != "closed" or breaker.failures > 0
+            recovered = breaker.state != "closed"  # this was the probe
             breaker.success()
             if recovered:
                 log.info("database reachable again; circuit breaker closed")
