@@ -32,7 +32,7 @@ _AGENT_PROJECTS = (
 )
 
 _BODY = """
-WITH items AS MATERIALIZED (
+WITH items AS (
   SELECT w.id, w.project_id, w.created_at, w.work_type, {in_scope} AS in_scope
   FROM work_items w WHERE {projects}
 ),
@@ -88,7 +88,9 @@ streams AS (
 ),
 -- Production deploys in the window followed, within the failure window, by the start of a
 -- `fix` work item of the same project linked to a ticket of a work item the deploy shipped:
--- first the other work items on those tickets, then an equi-join with the project's items.
+-- first the other work items on those tickets, then each one's row by primary key. (Every join
+-- on a CTE stays linear whatever the estimates: a generic plan, which assumes an average
+-- project, must not nest loops over a CTE of a big project.)
 siblings AS MATERIALIZED (
   SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling
   FROM links l
@@ -99,7 +101,7 @@ siblings AS MATERIALIZED (
 ),
 fixed AS (
   SELECT DISTINCT s.id
-  FROM siblings s JOIN items f ON f.id = s.sibling
+  FROM siblings s JOIN work_items f ON f.id = s.sibling
   WHERE f.work_type = 'fix' AND f.project_id = s.project_id
     AND f.created_at > s.deployed_at AND f.created_at <= s.deployed_at + {window}
 ),
