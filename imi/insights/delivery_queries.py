@@ -99,7 +99,7 @@ siblings AS MATERIALIZED (
   WHERE l.prod AND l.deployed_at >= CAST(:start AS timestamptz)
     AND l.deployed_at < CAST(:end AS timestamptz)
 ),
-fixed AS (
+fixed AS MATERIALIZED (
   SELECT DISTINCT s.id
   FROM siblings s JOIN work_items f ON f.id = s.sibling
   WHERE f.work_type = 'fix' AND f.project_id = s.project_id
@@ -109,7 +109,7 @@ fixed AS (
 judged AS (
   SELECT d.id, d.deployed_at,
     bool_or(d.failed OR d.next_failed_at <= d.deployed_at + {window})
-      OR EXISTS (SELECT 1 FROM fixed WHERE fixed.id = d.id) AS failed
+      OR d.id IN (SELECT fixed.id FROM fixed) AS failed
   FROM streams d
   WHERE d.in_scope AND d.deployed_at < CAST(:end AS timestamptz)
   GROUP BY d.id, d.deployed_at
