@@ -53,19 +53,15 @@ async def test_health_reports_database_revision(database_url: str, engine: Async
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "database": {
-            "status": "up",
-            "revision": head_revision(),
-            "head": head_revision(),
-            "breaker": {
-                "state": "closed",
-                "consecutive_failures": 0,
-                "retry_after_seconds": None,
-                "opened_total": 0,
-            },
-        },
+        "database": {"status": "up", "revision": head_revision(), "head": head_revision()},
         "broker": {"status": "disabled"},
         "outbox": {"backlog": 0, "oldest_age_seconds": None},
+        "breaker": {
+            "state": "closed",
+            "consecutive_failures": 0,
+            "retry_after_seconds": None,
+            "opened_total": 0,
+        },
     }
 
 

@@ -45,7 +45,6 @@ class DatabaseHealth(BaseModel):
     revision: str | None = None
     head: str
     error: str | None = None
-    breaker: BreakerHealth | None = None
 
 
 class BrokerHealth(BaseModel):
@@ -62,6 +61,7 @@ class Health(BaseModel):
     database: DatabaseHealth
     broker: BrokerHealth
     outbox: OutboxHealth
+    breaker: BreakerHealth | None = None
 
 
 @router.get(
@@ -73,9 +73,6 @@ class Health(BaseModel):
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     database, outbox = await _database_health(state.engine, state.head_revision)
-    breaker = breaker_of(state.engine)
-    if breaker is not None:
-        database["breaker"] = breaker.snapshot()
     broker = await _broker_health(getattr(state, "bus", None))
     healthy = database["status"] == "up" and broker["status"] != "disconnected"
     body = {
@@ -84,6 +81,9 @@ async def health(request: Request) -> JSONResponse:
         "broker": broker,
         "outbox": outbox,
     }
+    breaker = breaker_of(state.engine)
+    if breaker is not None:  # the database circuit breaker of this process
+        body["breaker"] = breaker.snapshot()
     # Built by hand: this endpoint is polled constantly and needs no validation pass.
     return JSONResponse(body, status_code=200 if database["status"] == "up" else 503)
 

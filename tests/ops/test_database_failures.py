@@ -139,8 +139,8 @@ async def test_an_unreachable_database_fails_fast_then_heals_on_its_own(
         assert took < 5.0, took
     health = await client.get("/health")
     assert health.status_code == 503
-    database = health.json()["database"]
-    assert database["status"] == "down" and database["breaker"]["state"] in {"open", "half_open"}
+    assert health.json()["database"]["status"] == "down"
+    assert health.json()["breaker"]["state"] in {"open", "half_open"}
 
     # The herd: 50 concurrent requests of every kind, each answered within the bound.
     kinds = [
@@ -175,8 +175,8 @@ async def test_an_unreachable_database_fails_fast_then_heals_on_its_own(
     ok(await _write(client), 201)
     health = await client.get("/health")
     assert health.status_code == 200, health.text
-    assert health.json()["database"]["breaker"]["state"] == "closed"
-    assert health.json()["database"]["breaker"]["opened_total"] >= 1
+    assert health.json()["breaker"]["state"] == "closed"
+    assert health.json()["breaker"]["opened_total"] >= 1
     projects = ok(await client.get(f"{API}/projects"))
     assert isinstance(projects, list) and len(projects) == 2  # one before, one after
 
