@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from imi.app import create_app
 from imi.auth.keys import create_key
 from imi.auth.models import Scope
+from imi.observability.metrics import OTHER, BoundedLabel
 from imi.settings import Settings
 from tests.graphql.test_subscriptions import EVENTS, Subscriber
 from tests.graphql.test_subscriptions import serving as serving_live
@@ -243,3 +244,13 @@ async def test_open_subscriptions_and_sockets_are_gauged(
             value(gone.text, "imi_graphql_operation_duration_seconds_count", type="subscription")
             == 0
         )
+
+
+def test_label_values_are_cut_cleaned_and_capped() -> None:
+    label = BoundedLabel(limit=3)
+    assert label("ListProjects") == "ListProjects"
+    assert label("x" * 500) == "x" * 64
+    assert label('bad"name{}\n') == "bad_name___"
+    assert label("Fourth") == OTHER  # past the cap: one shared value
+    assert label("ListProjects") == "ListProjects"  # values seen before keep their label
+    assert label("Fifth") == OTHER
