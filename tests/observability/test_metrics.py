@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from websockets.asyncio.client import connect
 
 from imi.app import create_app
 from imi.auth.keys import create_key
@@ -213,8 +214,12 @@ async def test_open_subscriptions_and_sockets_are_gauged(
     async with serving_live(app) as (live, _), httpx.AsyncClient(base_url=live.http_url) as http:
         before = await scrape(http)
         subscriber = await Subscriber(live, EVENTS).start()
+        agent = await connect(f"ws://127.0.0.1:{live.port}/ws/agents/metrics-agent?project=p")
         try:
+            await live.until(lambda: live.hub.subscriber_count >= 2)  # the agent's socket too
             during = await scrape(http)
+            agents = value(during, "imi_websocket_connections_open", endpoint="agents")
+            assert agents == value(before, "imi_websocket_connections_open", endpoint="agents") + 1
             assert value(during, "imi_graphql_subscriptions_open") == (
                 value(before, "imi_graphql_subscriptions_open") + 1
             )
@@ -224,11 +229,14 @@ async def test_open_subscriptions_and_sockets_are_gauged(
             )
         finally:
             await subscriber.close()
+            await agent.close()
         gone = await until(
             lambda: http.get("/metrics"),
             lambda r: (
                 value(r.text, "imi_graphql_subscriptions_open")
                 == value(before, "imi_graphql_subscriptions_open")
+                and value(r.text, "imi_websocket_connections_open", endpoint="agents")
+                == value(before, "imi_websocket_connections_open", endpoint="agents")
             ),
             timeout=30,
         )
