@@ -10,21 +10,14 @@ and announced, exactly once (by a sweeper or by its holder, whichever comes firs
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imi.coordination import reservations_queries as q
 from imi.coordination.reservations import Reservation, release_events
-from imi.db import unit_of_work
-from imi.logging import get_logger
 from imi.outbox import emit
-
-log = get_logger(__name__)
+from imi.periodic import PeriodicJob, in_batches, started
 
 BATCH = 500  # reservations released per transaction; a pass repeats until none is left
-MAX_BATCHES_PER_PASS = 20
 
 
 async def sweep(
@@ -43,66 +36,19 @@ async def sweep_all(
     sessions: async_sessionmaker[AsyncSession], *, stale_seconds: float, batch: int = BATCH
 ) -> int:
     """One pass: batches (one transaction each) until a batch comes back short."""
-    total = 0
-    for _ in range(MAX_BATCHES_PER_PASS):
-        async with unit_of_work(sessions) as session:
-            released = await sweep(session, stale_seconds=stale_seconds, batch=batch)
-        total += len(released)
-        if len(released) < batch:
-            break
-    return total
 
+    async def one_batch(session: AsyncSession) -> int:
+        return len(await sweep(session, stale_seconds=stale_seconds, batch=batch))
 
-class ReservationSweeper:
-    """Runs ``sweep_all`` every ``interval`` seconds until stopped; a failed pass is logged and
-    the next one tries again (the rows stay live until then, never lost)."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        interval: float,
-        stale_seconds: float,
-    ) -> None:
-        self.sessions = sessions
-        self.interval = interval
-        self.stale_seconds = stale_seconds
-        self.released = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="imi-reservation-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            # A pass every interval, the first one interval after start: a starting replica
-            # (or a test's app) does not race its own first requests.
-            await asyncio.sleep(self.interval)
-            try:
-                count = await sweep_all(self.sessions, stale_seconds=self.stale_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("reservation sweep failed", error=repr(exc))
-            else:
-                self.released += count
-                if count:
-                    log.info("reservations released by the sweeper", count=count)
+    return await in_batches(sessions, one_batch, batch=batch)
 
 
 def start_sweeper(
     sessions: async_sessionmaker[AsyncSession], *, interval: float, stale_seconds: float
-) -> ReservationSweeper | None:
+) -> PeriodicJob | None:
     """The running sweeper, or None when ``interval`` is 0 (switched off)."""
-    if interval <= 0:
-        return None
-    sweeper = ReservationSweeper(sessions, interval=interval, stale_seconds=stale_seconds)
-    sweeper.start()
-    return sweeper
+
+    async def one_pass() -> int:
+        return await sweep_all(sessions, stale_seconds=stale_seconds)
+
+    return started(PeriodicJob("reservation-sweeper", interval, one_pass))

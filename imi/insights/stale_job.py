@@ -11,26 +11,20 @@ fresh, its next crossing is announced again. Thresholds are the settings' (``IMI
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from imi.db import unit_of_work
 from imi.insights import stale_queries as q
 from imi.insights.stale import StaleThresholds
-from imi.logging import get_logger
 from imi.outbox import PendingEvent, emit
+from imi.periodic import PeriodicJob, in_batches, started
 from imi.serialize import columns_dict
 from imi.settings import Settings
 from imi.work.models import WorkItem
 
-log = get_logger(__name__)
-
 STALE_EVENT = "imi.work.stale"
 BATCH = 500  # work items marked per transaction; a pass repeats until a batch comes back short
-MAX_BATCHES_PER_PASS = 20
 
 
 def stale_payload(row: Any) -> dict[str, Any]:
@@ -67,68 +61,22 @@ async def check_stale_work(
 ) -> int:
     """One pass: batches (one transaction each) until one comes back short; how many items
     were newly announced."""
-    total = 0
-    for _ in range(MAX_BATCHES_PER_PASS):
-        async with unit_of_work(sessions) as session:
-            _, rows = await mark_stale(session, thresholds, batch=batch)
-        total += len(rows)
-        if len(rows) < batch:
-            break
-    return total
 
+    async def one_batch(session: AsyncSession) -> int:
+        _, rows = await mark_stale(session, thresholds, batch=batch)
+        return len(rows)
 
-class StaleWorkJob:
-    """Runs ``check_stale_work`` every ``interval`` seconds until stopped; a failed pass is
-    logged and the next one tries again."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        interval: float,
-        thresholds: StaleThresholds,
-    ) -> None:
-        self.sessions = sessions
-        self.interval = interval
-        self.thresholds = thresholds
-        self.announced = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="imi-stale-work-job")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            # The first pass one interval after start: a starting replica serves first.
-            await asyncio.sleep(self.interval)
-            try:
-                count = await check_stale_work(self.sessions, self.thresholds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("stale work check failed", error=repr(exc))
-            else:
-                self.announced += count
-                if count:
-                    log.info("stale work announced", count=count)
+    return await in_batches(sessions, one_batch, batch=batch)
 
 
 def start_stale_job(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> StaleWorkJob | None:
+) -> PeriodicJob | None:
     """The running job with the settings' interval and thresholds, or None when
     ``IMI_STALE_CHECK_SECONDS`` is 0 (off)."""
-    interval = settings.stale_check_seconds
-    if interval <= 0:
-        return None
     thresholds = StaleThresholds.of(settings=settings)
-    job = StaleWorkJob(sessions, interval=interval, thresholds=thresholds)
-    job.start()
-    return job
+
+    async def one_pass() -> int:
+        return await check_stale_work(sessions, thresholds)
+
+    return started(PeriodicJob("stale-work-job", settings.stale_check_seconds, one_pass))
