@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from imi.app import create_app
 from imi.coordination.agents import AgentIn, register_agent
 from imi.coordination.messages import MessageIn, send_message
 from imi.work.models import WorkStart
 from imi.work.service import start_work
+from tests.coordination.conftest import GraphQL
 from tests.coordination.test_agents import empty_coordination
-from tests.graphql.conftest import Statements, settings
 from tests.graphql.test_subscriptions import LiveServer, Subscriber, new_project
 from tests.graphql.test_subscriptions import live as live_fixture
 
@@ -53,46 +51,6 @@ subscription Frames($agent: String!, $project: String) {
 async def clean(engine: AsyncEngine) -> AsyncIterator[None]:
     await empty_coordination(engine)
     yield
-
-
-@dataclass
-class GraphQL:
-    """POSTs to /graphql of an in-process app (plain httpx: gql's HTTP transport now uses
-    httpx2, which httpx's ASGITransport does not accept)."""
-
-    http: httpx.AsyncClient
-    statements: Statements
-
-    async def run(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}
-        )
-        body = response.json()
-        assert response.status_code == 200 and "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
-
-    async def counted(
-        self, query: str, variables: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], int]:
-        self.statements.seen.clear()
-        self.statements.counting = True
-        try:
-            result = await self.run(query, variables)
-        finally:
-            self.statements.counting = False
-        return result, self.statements.count
-
-
-@pytest.fixture
-async def graphql(database_url: str, engine: AsyncEngine) -> AsyncIterator[GraphQL]:
-    app = create_app(settings(), database_url)
-    async with app.router.lifespan_context(app):
-        statements = Statements()
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", statements)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://imi.test") as http:
-            yield GraphQL(http, statements)
 
 
 async def seed(sessions: async_sessionmaker[AsyncSession], name: str) -> str:
