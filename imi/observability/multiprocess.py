@@ -13,8 +13,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX = "imi-metrics-"  # then the pid of the `imi serve` that made it
 
 
 def multiprocess_dir() -> str | None:
@@ -30,10 +32,30 @@ def shared_metrics_dir() -> Iterator[str]:
     if given:
         yield given
         return
-    path = tempfile.mkdtemp(prefix="imi-metrics-")
+    _remove_orphans()
+    path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     os.environ[ENV] = path
     try:
         yield path
     finally:
         os.environ.pop(ENV, None)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphans() -> None:
+    """Directories left by an ``imi serve`` that was killed (SIGKILL cleans nothing up): their
+    pid is no longer running."""
+    for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: running
+        return True
+    return True

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def metrics_dir_of(pid: int) -> Path | None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 async def test_two_workers_report_the_sum_of_both(database_url: str, engine: AsyncEngine) -> None:
+    # What an `imi serve` killed with SIGKILL left: removed by the next one.
+    orphan = Path(tempfile.mkdtemp(prefix=f"imi-metrics-{_dead_pid()}-"))
     port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("IMI_", "PROMETHEUS_MULTIPROC"))
@@ -76,6 +79,8 @@ async def test_two_workers_report_the_sum_of_both(database_url: str, engine: Asy
         shared = metrics_dir_of(workers[0])
         assert shared is not None and shared.is_dir() and shared.name.startswith("imi-metrics-")
         assert metrics_dir_of(process.pid) is None  # set for the workers only
+        assert shared.name.startswith(f"imi-metrics-{process.pid}-")
+        assert orphan.name not in os.listdir(tempfile.gettempdir())
 
         # Fresh connections, many at once: the kernel hands them to both workers.
         async def one() -> None:
@@ -99,6 +104,13 @@ async def test_two_workers_report_the_sum_of_both(database_url: str, engine: Asy
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     assert not shared.exists(), "the metrics directory outlived imi serve"
+
+
+def _dead_pid() -> int:
+    """A pid no process has (the kernel's limit, or a reaped child's)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 async def _until_ready(base: str, process: subprocess.Popen[bytes]) -> None:
