@@ -89,6 +89,18 @@ class Agent:
         return await inbox_counts(info, str(self.id))
 
 
+async def registered_owner(info: Info, owner_id: str | None) -> Agent | None:
+    """``WorkItem.owner``: the agent an owner id names when a registration carries it (by
+    agent id or name), else None; batched by the registrations loader (one statement for
+    every work item of a level, reused by the agent's own registration fields)."""
+    owner = (owner_id or "").strip()
+    if not owner:
+        return None
+    from imi.graphql.messages import registrations
+
+    return Agent(id=strawberry.ID(owner)) if await registrations(info, owner) else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(

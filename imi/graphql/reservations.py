@@ -1,13 +1,15 @@
 """File reservations (intermute) in GraphQL: the ``Reservation`` type, ``reservations`` on
 ``WorkItem`` and ``Agent`` (through per-request loaders: one statement per level), the
-``reservations`` query and the ``reserveFiles`` / ``releaseReservation`` mutations. Every rule
-is the domain's (``imi.coordination.reservations``), as over REST."""
+``reservations`` query, the ``reserveFiles`` / ``releaseReservation`` mutations and the
+``reservationChanged`` subscription (committed reservation events from the process's event hub).
+Every rule is the domain's (``imi.coordination.reservations``), as over REST."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +22,15 @@ from imi.coordination.reservations_links import live_for_work_items
 from imi.errors import Forbidden
 from imi.graphql.context import Context
 from imi.graphql.loaders import Loader
+from imi.graphql.messages import _project
 from imi.graphql.mutations.errors import (
     MutationError,
     NotFoundError,
     ValidationError,
     run_in_transaction,
 )
+from imi.graphql.subscriptions import _next_batch, _payload, _release, _subscribe
+from imi.outbox.models import Event as EventRow
 
 Info = strawberry.Info[Context, None]
 
@@ -60,6 +65,24 @@ class Reservation:
             released_at=found.released_at,
             release_reason=found.release_reason,
             is_active=found.is_active,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Reservation:
+        """The reservation as its event recorded it (``imi.reservation.*``: the wire shape)."""
+        released = payload.get("released_at")
+        return cls(
+            id=strawberry.ID(str(payload["id"])),
+            agent_id=str(payload["agent_id"]),
+            project=str(payload["project"]),
+            path_pattern=str(payload["path_pattern"]),
+            exclusive=bool(payload["exclusive"]),
+            reason=str(payload.get("reason") or ""),
+            created_at=datetime.fromisoformat(payload["created_at"]),
+            expires_at=datetime.fromisoformat(payload["expires_at"]),
+            released_at=datetime.fromisoformat(released) if released else None,
+            release_reason=payload.get("release_reason"),
+            is_active=bool(payload["is_active"]),
         )
 
 
@@ -204,3 +227,45 @@ class Mutation:
             return await run_in_transaction(info, call, target="id")  # type: ignore[return-value]
         except service.NotHolder as exc:
             return NotHolderError(message=exc.message, field="agentId")
+
+
+EVENT_TYPES = frozenset({service.CREATED, service.RELEASED})
+
+
+@strawberry.type(description="A reservation made or ended (released, expired or agent_stale).")
+class ReservationEvent:
+    type: str = strawberry.field(
+        description=f"{service.CREATED} or {service.RELEASED} (the outbox event type)."
+    )
+    reservation: Reservation = strawberry.field(description="As the event recorded it.")
+
+
+def _matches(row: EventRow, project: str | None, agent_id: str | None) -> bool:
+    if row.event_type not in EVENT_TYPES:
+        return False
+    payload = _payload(row)
+    return (project is None or payload.get("project") == project) and (
+        agent_id is None or payload.get("agent_id") == agent_id
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Reservations made and ended, as committed: in `project` (a key restricted "
+        "to iMi projects sees only its own; absent for an unrestricted caller: every project) "
+        "and, when given, held by `agentId`."
+    )
+    async def reservation_changed(
+        self, info: Info, project: str | None = None, agent_id: str | None = None
+    ) -> AsyncGenerator[ReservationEvent, None]:
+        where = _project(info, service.bounded_project(project))
+        holder = service.bounded_agent(agent_id) if agent_id else None
+        subscription = await _subscribe(info, lambda row: _matches(row, where, holder))
+        async with subscription:
+            while True:
+                for row in await _next_batch(info, subscription):
+                    yield ReservationEvent(
+                        type=row.event_type, reservation=Reservation.from_payload(_payload(row))
+                    )
+                await _release(info.context)

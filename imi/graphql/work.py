@@ -28,6 +28,7 @@ from imi.work.models import CompletionType, SourceType, WorkStatus, WorkType
 
 if TYPE_CHECKING:
     from imi.graphql.activities import Activity
+    from imi.graphql.agents import Agent
     from imi.graphql.events import Event
     from imi.graphql.links import Deployment, PullRequest, TicketLinkEdge
     from imi.graphql.projects import Project
@@ -156,6 +157,17 @@ class WorkItem(Node, FromRow):
         from imi.graphql.reservations import work_item_reservations
 
         return await work_item_reservations(info, self.uuid)
+
+    @strawberry.field(
+        description="The registered intermute agent whose agentId or name is `ownerId`; null "
+        "when no registration carries it."
+    )
+    async def owner(
+        self, info: Info
+    ) -> Annotated[Agent, strawberry.lazy("imi.graphql.agents")] | None:
+        from imi.graphql.agents import registered_owner
+
+        return await registered_owner(info, self.owner_id)
 
 
 @node_resolver("WorkItem")
