@@ -137,18 +137,8 @@ def _percentiles(row: dict[str, object] | None) -> Percentiles:
     )
 
 
-async def delivery_metrics(
-    session: AsyncSession, query: DeliveryQuery, rules: DeliveryRules | None = None
-) -> DeliveryMetrics:
-    """The metrics for ``query`` in one statement; NotFound for a project the caller cannot
-    see (row-level security hides it exactly as if it did not exist)."""
-    query = validate(query)
-    rules = rules or DeliveryRules()
-    statement = delivery_statement(
-        project=query.project_id is not None,
-        agent=query.agent_id is not None,
-        owner=query.owner is not None,
-    )
+def statement_params(query: DeliveryQuery, rules: DeliveryRules) -> dict[str, object]:
+    """The statement's parameters for a validated ``query``: one per filter present."""
     params: dict[str, object] = {
         "start": query.start,
         "end": query.end,
@@ -165,6 +155,22 @@ async def delivery_metrics(
         params["agent_id"] = query.agent_id
     if query.owner is not None:
         params["owner"] = query.owner
+    return params
+
+
+async def delivery_metrics(
+    session: AsyncSession, query: DeliveryQuery, rules: DeliveryRules | None = None
+) -> DeliveryMetrics:
+    """The metrics for ``query`` in one statement; NotFound for a project the caller cannot
+    see (row-level security hides it exactly as if it did not exist)."""
+    query = validate(query)
+    rules = rules or DeliveryRules()
+    statement = delivery_statement(
+        project=query.project_id is not None,
+        agent=query.agent_id is not None,
+        owner=query.owner is not None,
+    )
+    params = statement_params(query, rules)
     rows = [dict(row) for row in (await session.execute(statement, params)).mappings()]
     single = {row["kind"]: row for row in rows if row["kind"] not in ("env", "series")}
     if query.project_id is not None and not single["project"]["n"]:

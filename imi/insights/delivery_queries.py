@@ -17,74 +17,89 @@ from functools import cache
 
 from sqlalchemy import TextClause, text
 
-# The work items the rules look at: every item of the scope's projects (a deploy's stream is its
-# project's production deploys, whoever shipped them). ``in_scope`` marks the items the filters
-# select; an agent filter narrows the items, the project and owner filters the projects.
-_PROJECT = "w.project_id = CAST(:project_id AS uuid)"
+# The deploy links the rules look at: those of the scope's projects (a deploy's stream is its
+# project's production deploys, whoever shipped them), found by the link's own copy of its work
+# item's project (migration 0013). ``in_scope`` marks the work items the filters select; an
+# agent filter narrows the items, the project and owner filters the projects.
+_PROJECT = "{t}.project_id = CAST(:project_id AS uuid)"
 _OWNER = (
-    "w.project_id IN (SELECT c.linked_project_id FROM components c "
+    "{t}.project_id IN (SELECT c.linked_project_id FROM components c "
     "WHERE c.metadata ->> 'owner' = CAST(:owner AS text) AND c.linked_project_id IS NOT NULL)"
 )
-_AGENT = "w.owner_id = CAST(:agent_id AS text)"
+_AGENT = (
+    "(SELECT a.owner_id FROM work_items a WHERE a.id = x.work_item_id) = CAST(:agent_id AS text)"
+)
 _AGENT_PROJECTS = (
-    "w.project_id IN (SELECT a.project_id FROM work_items a "
+    "{t}.project_id IN (SELECT a.project_id FROM work_items a "
     "WHERE a.owner_id = CAST(:agent_id AS text))"
 )
+_PROD = "lower({d}.environment) = ANY(CAST(:production AS text[]))"
+_OK = "lower({d}.status) = ANY(CAST(:succeeded AS text[]))"
 
 _BODY = """
-WITH items AS (
-  SELECT w.id, w.project_id, w.created_at, w.work_type, {in_scope} AS in_scope
-  FROM work_items w WHERE {projects}
-),
--- The (work item, deploy) pairs of those items the rules read, in one pass: every deploy from
--- `from` on, and the successful production deploys of all time (for "first ever").
+WITH
+-- The (work item, deploy) pairs of the scope's projects from `from` on: one index range of
+-- deployment_work_items (project_id, deployed_at), each deploy read by primary key.
 links AS MATERIALIZED (
-  SELECT i.id AS item, i.project_id, i.created_at, i.in_scope, d.id, d.environment,
+  SELECT x.work_item_id AS item, x.project_id, {in_scope} AS in_scope, d.id, d.environment,
          d.deployed_at,
-         lower(d.environment) = ANY(CAST(:production AS text[])) AS prod,
+         {prod_d} AS prod,
          lower(d.status) = ANY(CAST(:failed AS text[])) AS failed,
-         lower(d.status) = ANY(CAST(:succeeded AS text[])) AS ok
-  FROM items i
-  JOIN deployment_work_items x ON x.work_item_id = i.id
+         {ok_d} AS ok
+  FROM deployment_work_items x
   JOIN deployments d ON d.id = x.deployment_id
-  WHERE d.deployed_at >= CAST(:start AS timestamptz)
-     OR (lower(d.environment) = ANY(CAST(:production AS text[]))
-         AND lower(d.status) = ANY(CAST(:succeeded AS text[])))
+  WHERE {links_scope} AND x.deployed_at >= CAST(:start AS timestamptz)
 ),
 -- The deploys from `from` on, one row per (deploy, project): the streams the rules compare.
 -- in_scope: it ships a work item the filters select.
 deploys AS MATERIALIZED (
   SELECT id, environment, deployed_at, project_id, prod, failed, ok, bool_or(in_scope) AS in_scope
   FROM links
-  WHERE deployed_at >= CAST(:start AS timestamptz)
   GROUP BY id, environment, deployed_at, project_id, prod, failed, ok
 ),
--- Each work item's first successful production deploy, ever (not only in the window).
-shipped AS (
-  SELECT item AS id, created_at, min(deployed_at) AS shipped_at
-  FROM links WHERE in_scope AND prod AND ok
-  GROUP BY item, created_at
+-- The work items in scope first shipped to production in the window: a successful production
+-- deploy in it, and none before `from` (one index range of the item's earlier links).
+shipped AS MATERIALIZED (
+  SELECT s.item AS id, s.shipped_at
+  FROM (
+    SELECT item, min(deployed_at) AS shipped_at
+    FROM links
+    WHERE in_scope AND prod AND ok AND deployed_at < CAST(:end AS timestamptz)
+    GROUP BY item
+  ) s
+  WHERE NOT EXISTS (
+    SELECT 1 FROM deployment_work_items e JOIN deployments p ON p.id = e.deployment_id
+    WHERE e.work_item_id = s.item AND e.deployed_at < CAST(:start AS timestamptz)
+      AND {prod_p} AND {ok_p})
 ),
 lead AS (
   SELECT f.shipped_at,
-    extract(epoch FROM f.shipped_at - LEAST(f.created_at, (
+    extract(epoch FROM f.shipped_at - LEAST(w.created_at, (
       SELECT min(a.created_at) FROM activities a
       WHERE a.work_item_id = f.id AND a.activity_type = 'committed'))) AS secs,
     extract(epoch FROM f.shipped_at - (
       SELECT min(l.created_at) FROM ticket_links l WHERE l.work_item_id = f.id)) AS ticket_secs
-  FROM shipped f
-  WHERE f.shipped_at >= CAST(:start AS timestamptz) AND f.shipped_at < CAST(:end AS timestamptz)
+  FROM shipped f JOIN work_items w ON w.id = f.id
+),
+-- The `fix` work items of the scope's projects that could judge a deploy of the window
+-- (started after `from`, at most one failure window after `to`): a hashed set that spares the
+-- fix rule a primary-key read of every other work item on the shipped tickets.
+fixes AS MATERIALIZED (
+  SELECT w.id FROM work_items w
+  WHERE {fix_scope} AND w.work_type = 'fix' AND w.created_at > CAST(:start AS timestamptz)
+    AND w.created_at <= CAST(:end AS timestamptz) + {window}
 ),
 -- A project's production stream, each deploy with the next failed and the next successful
--- production deploy strictly after it (window functions: one pass, no per-row lookup).
+-- production deploy strictly after it (window functions: one pass, no per-row lookup). Newest
+-- first, so the frame (every later deploy) only grows and each minimum is kept incrementally.
 streams AS (
   SELECT d.*,
-    min(d.deployed_at) FILTER (WHERE d.failed) OVER after AS next_failed_at,
-    min(d.deployed_at) FILTER (WHERE d.ok) OVER after AS next_ok_at
+    min(d.deployed_at) FILTER (WHERE d.failed) OVER later AS next_failed_at,
+    min(d.deployed_at) FILTER (WHERE d.ok) OVER later AS next_ok_at
   FROM deploys d
   WHERE d.prod
-  WINDOW after AS (PARTITION BY d.project_id ORDER BY d.deployed_at
-                   RANGE BETWEEN '1 microsecond' FOLLOWING AND UNBOUNDED FOLLOWING)
+  WINDOW later AS (PARTITION BY d.project_id ORDER BY d.deployed_at DESC
+                   RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
 ),
 -- Production deploys in the window followed, within the failure window, by the start of a
 -- `fix` work item of the same project linked to a ticket of a work item the deploy shipped:
@@ -92,7 +107,8 @@ streams AS (
 -- on a CTE stays linear whatever the estimates: a generic plan, which assumes an average
 -- project, must not nest loops over a CTE of a big project.)
 siblings AS MATERIALIZED (
-  SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling
+  SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling,
+         l2.work_item_id IN (SELECT fixes.id FROM fixes) AS maybe_fix
   FROM links l
   JOIN ticket_links l1 ON l1.work_item_id = l.item
   JOIN ticket_links l2 ON l2.ticket_id = l1.ticket_id AND l2.work_item_id <> l.item
@@ -102,7 +118,7 @@ siblings AS MATERIALIZED (
 fixed AS MATERIALIZED (
   SELECT DISTINCT s.id
   FROM siblings s JOIN work_items f ON f.id = s.sibling
-  WHERE f.work_type = 'fix' AND f.project_id = s.project_id
+  WHERE s.maybe_fix AND f.work_type = 'fix' AND f.project_id = s.project_id
     AND f.created_at > s.deployed_at AND f.created_at <= s.deployed_at + {window}
 ),
 -- Production deploys in the window, each judged once (failed in any of its projects).
@@ -185,9 +201,15 @@ def delivery_statement(*, project: bool, agent: bool, owner: bool) -> TextClause
     projects = [clause for clause, on in ((_PROJECT, project), (_OWNER, owner)) if on]
     if not projects and agent:
         projects = [_AGENT_PROJECTS]
+    scope = " AND ".join(projects) or "TRUE"
     sql = _BODY.format(
-        projects=" AND ".join(projects) or "TRUE",
+        links_scope=scope.format(t="x"),
+        fix_scope=scope.format(t="w"),
         in_scope=_AGENT if agent else "TRUE",
+        prod_d=_PROD.format(d="d"),
+        ok_d=_OK.format(d="d"),
+        prod_p=_PROD.format(d="p"),
+        ok_p=_OK.format(d="p"),
         window=_WINDOW,
         project_row=_PROJECT_ROW if project else "",
     )
