@@ -107,18 +107,18 @@ streams AS (
 -- on a CTE stays linear whatever the estimates: a generic plan, which assumes an average
 -- project, must not nest loops over a CTE of a big project.)
 siblings AS MATERIALIZED (
-  SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling,
-         l2.work_item_id IN (SELECT fixes.id FROM fixes) AS maybe_fix
+  SELECT l.id, l.project_id, l.deployed_at, l2.work_item_id AS sibling
   FROM links l
   JOIN ticket_links l1 ON l1.work_item_id = l.item
   JOIN ticket_links l2 ON l2.ticket_id = l1.ticket_id AND l2.work_item_id <> l.item
   WHERE l.prod AND l.deployed_at >= CAST(:start AS timestamptz)
     AND l.deployed_at < CAST(:end AS timestamptz)
+    AND (l2.work_item_id IN (SELECT fixes.id FROM fixes)) IS TRUE
 ),
 fixed AS MATERIALIZED (
   SELECT DISTINCT s.id
   FROM siblings s JOIN work_items f ON f.id = s.sibling
-  WHERE s.maybe_fix AND f.work_type = 'fix' AND f.project_id = s.project_id
+  WHERE f.work_type = 'fix' AND f.project_id = s.project_id
     AND f.created_at > s.deployed_at AND f.created_at <= s.deployed_at + {window}
 ),
 -- Production deploys in the window, each judged once (failed in any of its projects).
