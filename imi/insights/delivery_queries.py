@@ -38,16 +38,16 @@ _OK = "lower({d}.status) = ANY(CAST(:succeeded AS text[]))"
 
 _BODY = """
 WITH
--- The (work item, deploy) pairs of the scope's projects from `from` on: one index range of
--- deployment_work_items (project_id, deployed_at), each deploy read by primary key.
+-- The (work item, deploy) pairs of the scope's projects from `from` on: one range of the index
+-- on deployment_work_items (project_id, deployed_at), which also holds the deploy's environment
+-- and status (copies kept by triggers, migration 0013).
 links AS MATERIALIZED (
-  SELECT x.work_item_id AS item, x.project_id, {in_scope} AS in_scope, d.id, d.environment,
-         d.deployed_at,
-         {prod_d} AS prod,
-         lower(d.status) = ANY(CAST(:failed AS text[])) AS failed,
-         {ok_d} AS ok
+  SELECT x.work_item_id AS item, x.project_id, {in_scope} AS in_scope, x.deployment_id AS id,
+         x.environment, x.deployed_at,
+         {prod_x} AS prod,
+         lower(x.status) = ANY(CAST(:failed AS text[])) AS failed,
+         {ok_x} AS ok
   FROM deployment_work_items x
-  JOIN deployments d ON d.id = x.deployment_id
   WHERE {links_scope} AND x.deployed_at >= CAST(:start AS timestamptz)
 ),
 -- The deploys from `from` on, one row per (deploy, project): the streams the rules compare.
@@ -68,9 +68,9 @@ shipped AS MATERIALIZED (
     GROUP BY item
   ) s
   WHERE NOT EXISTS (
-    SELECT 1 FROM deployment_work_items e JOIN deployments p ON p.id = e.deployment_id
+    SELECT 1 FROM deployment_work_items e
     WHERE e.work_item_id = s.item AND e.deployed_at < CAST(:start AS timestamptz)
-      AND {prod_p} AND {ok_p})
+      AND {prod_e} AND {ok_e})
 ),
 lead AS (
   SELECT f.shipped_at,
@@ -206,10 +206,10 @@ def delivery_statement(*, project: bool, agent: bool, owner: bool) -> TextClause
         links_scope=scope.format(t="x"),
         fix_scope=scope.format(t="w"),
         in_scope=_AGENT if agent else "TRUE",
-        prod_d=_PROD.format(d="d"),
-        ok_d=_OK.format(d="d"),
-        prod_p=_PROD.format(d="p"),
-        ok_p=_OK.format(d="p"),
+        prod_x=_PROD.format(d="x"),
+        ok_x=_OK.format(d="x"),
+        prod_e=_PROD.format(d="e"),
+        ok_e=_OK.format(d="e"),
         window=_WINDOW,
         project_row=_PROJECT_ROW if project else "",
     )

@@ -1,22 +1,23 @@
-"""delivery speed: each deploy link carries its project and deploy time, kept by triggers
+"""delivery speed: each deploy link carries its project and its deploy's facts, kept by triggers
 
 The delivery metrics (``imi.insights.delivery_queries``) need a project's deploy links of a
 window. Without help that means reading every work item of the project and every deploy link
 of each (16,743 work items and 13,461 links for the biggest benchmark project, ~30,000 index
-probes). ``deployment_work_items`` now carries two derived columns:
+probes). ``deployment_work_items`` now carries derived columns:
 
 - ``project_id``: the work item's project;
-- ``deployed_at``: the deployment's ``deployed_at``;
+- ``deployed_at``, ``environment``, ``status``: the deployment's;
 
 so a project's links of a window are one range of ``(project_id, deployed_at)``, and a work
 item's earlier links one range of ``(work_item_id, deployed_at)`` (the "first production deploy
-ever" check, asked only of the work items shipped in the window).
+ever" check, asked only of the work items shipped in the window), both read from the index
+alone.
 
 They are derived data, not state: no setting enters them (which environments are production
 and which statuses succeed stay in the query), and triggers keep them whoever writes, so the
 link service, raw SQL and ``COPY`` (the benchmark loader) all agree: a link's row is filled on
-insert or update, and follows a deployment's ``deployed_at`` or a work item's project when
-those change. The trigger functions are ``SECURITY DEFINER`` so a project-restricted key's
+insert or update, and follows its deployment's time, environment or status and its work
+item's project when those change. The trigger functions are ``SECURITY DEFINER`` so a project-restricted key's
 row-level security never hides the row being copied from.
 
 Revision ID: 0013
@@ -37,13 +38,15 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.execute(
         "ALTER TABLE deployment_work_items ADD COLUMN project_id uuid, "
-        "ADD COLUMN deployed_at timestamptz"
+        "ADD COLUMN deployed_at timestamptz, ADD COLUMN environment varchar, "
+        "ADD COLUMN status varchar"
     )
     # The existing links, before the triggers (which would recompute every row twice).
     op.execute(
         """
         UPDATE deployment_work_items x
-        SET project_id = w.project_id, deployed_at = d.deployed_at
+        SET project_id = w.project_id, deployed_at = d.deployed_at,
+            environment = d.environment, status = d.status
         FROM work_items w, deployments d
         WHERE w.id = x.work_item_id AND d.id = x.deployment_id
         """
@@ -54,8 +57,9 @@ def upgrade() -> None:
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
         BEGIN
             NEW.project_id := (SELECT w.project_id FROM work_items w WHERE w.id = NEW.work_item_id);
-            NEW.deployed_at := (
-                SELECT d.deployed_at FROM deployments d WHERE d.id = NEW.deployment_id);
+            SELECT d.deployed_at, d.environment, d.status
+            INTO NEW.deployed_at, NEW.environment, NEW.status
+            FROM deployments d WHERE d.id = NEW.deployment_id;
             RETURN NEW;
         END $$
         """
@@ -67,7 +71,8 @@ def upgrade() -> None:
         FOR EACH ROW EXECUTE FUNCTION imi_deploy_link_fill()
         """
     )
-    # A changed deploy time or project re-touches the links; the trigger above refills them.
+    # A changed deploy (time, environment, status) or project re-touches the links; the trigger
+    # above refills them.
     op.execute(
         """
         CREATE FUNCTION imi_deploy_link_follow_deploy() RETURNS trigger
@@ -82,8 +87,10 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TRIGGER deployments_delivery_links
-        AFTER UPDATE OF deployed_at ON deployments
-        FOR EACH ROW WHEN (OLD.deployed_at IS DISTINCT FROM NEW.deployed_at)
+        AFTER UPDATE OF deployed_at, environment, status ON deployments
+        FOR EACH ROW WHEN (OLD.deployed_at IS DISTINCT FROM NEW.deployed_at
+                           OR OLD.environment IS DISTINCT FROM NEW.environment
+                           OR OLD.status IS DISTINCT FROM NEW.status)
         EXECUTE FUNCTION imi_deploy_link_follow_deploy()
         """
     )
@@ -108,11 +115,11 @@ def upgrade() -> None:
     )
     op.execute(
         "CREATE INDEX ix_deployment_work_items_project_deployed ON deployment_work_items "
-        "(project_id, deployed_at) INCLUDE (deployment_id, work_item_id)"
+        "(project_id, deployed_at) INCLUDE (deployment_id, work_item_id, environment, status)"
     )
     op.execute(
         "CREATE INDEX ix_deployment_work_items_item_deployed ON deployment_work_items "
-        "(work_item_id, deployed_at) INCLUDE (deployment_id)"
+        "(work_item_id, deployed_at) INCLUDE (deployment_id, environment, status)"
     )
     # The fix rule's candidates: a project's `fix` work items started in a time range.
     op.execute(
@@ -145,5 +152,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS imi_deploy_link_fill()")
     op.execute(
         "ALTER TABLE deployment_work_items DROP COLUMN IF EXISTS project_id, "
-        "DROP COLUMN IF EXISTS deployed_at"
+        "DROP COLUMN IF EXISTS deployed_at, DROP COLUMN IF EXISTS environment, "
+        "DROP COLUMN IF EXISTS status"
     )

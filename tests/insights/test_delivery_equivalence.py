@@ -1,12 +1,13 @@
 """The delivery statement answers exactly as its previous formulation on a randomized dataset.
 
-Migration 0013 gave deploy links a derived ``project_id`` / ``deployed_at`` (kept by triggers)
-and the statement reads a window's links from them, asking "first production deploy ever" only
-of the work items shipped in the window. ``delivery_reference`` is the statement from before:
-it reads every link of every work item straight from ``deployments``. On random data written
-every way links are written (the deploy service, raw SQL, a deploy time changed afterwards, a
-work item moved to another project), every filter combination, both buckets and two rule sets
-must give the same rows.
+Migration 0013 gave deploy links derived copies of their work item's project and of their
+deployment's time, environment and status (kept by triggers), and the statement reads a
+window's links from them, asking "first production deploy ever" only of the work items shipped
+in the window. ``delivery_reference`` is the statement from before: it reads every link of
+every work item straight from ``deployments``. On random data written every way links are
+written (the deploy service, raw SQL, a deploy's time, status or environment changed
+afterwards, a work item moved to another project), every filter combination, both buckets and
+two rule sets must give the same rows.
 """
 
 from __future__ import annotations
@@ -124,7 +125,14 @@ async def seed(session: AsyncSession, rng: random.Random) -> list[uuid.UUID]:
                 ),
                 {"d": deploy, "w": item},
             )
-    # Afterwards: deploy times change (one to unknown), work items move to another project.
+    # Afterwards: deploys change time (one to unknown), status and environment, work items move
+    # to another project.
+    await session.execute(
+        text("UPDATE deployments SET status = 'failed' WHERE deploy_id LIKE '%3'")
+    )
+    await session.execute(
+        text("UPDATE deployments SET environment = 'production' WHERE deploy_id LIKE '%7'")
+    )
     await session.execute(
         text(
             "UPDATE deployments SET deployed_at = deployed_at - interval '3 days' "
@@ -208,23 +216,34 @@ async def test_the_links_follow_their_deploy_and_work_item(sessions: Sessions) -
                 deploy_id="d1", environment="production", deployed_at=when, work_item_ids=[item.id]
             ),
         )
-        query = text("SELECT project_id, deployed_at FROM deployment_work_items")
-        assert (await session.execute(query)).one() == (a.id, when)
-        later = when + timedelta(hours=5)  # the service refreshes the deploy time
+        query = text(
+            "SELECT project_id, deployed_at, environment, status FROM deployment_work_items"
+        )
+        assert (await session.execute(query)).one() == (a.id, when, "production", "succeeded")
+        later = when + timedelta(hours=5)  # the service refreshes the deploy's time and status
         await link_deployment(
             session,
             DeploymentInput(
-                deploy_id="d1", environment="production", deployed_at=later, work_item_ids=[item.id]
+                deploy_id="d1",
+                environment="production",
+                status="rolled_back",
+                deployed_at=later,
+                work_item_ids=[item.id],
             ),
         )
-        assert (await session.execute(query)).one() == (a.id, later)
+        assert (await session.execute(query)).one() == (a.id, later, "production", "rolled_back")
+        await session.execute(text("UPDATE deployments SET environment = 'prod'"))
+        assert (await session.execute(query)).one() == (a.id, later, "prod", "rolled_back")
         await session.execute(
             text("UPDATE work_items SET project_id = :b WHERE id = :w"), {"b": b.id, "w": item.id}
         )
-        assert (await session.execute(query)).one() == (b.id, later)
+        assert (await session.execute(query)).one() == (b.id, later, "prod", "rolled_back")
         # A writer cannot store other values: the row is refilled from its deploy and item.
         await session.execute(
-            text("UPDATE deployment_work_items SET project_id = :a, deployed_at = now()"),
+            text(
+                "UPDATE deployment_work_items SET project_id = :a, deployed_at = now(), "
+                "environment = 'staging', status = 'succeeded'"
+            ),
             {"a": a.id},
         )
-        assert (await session.execute(query)).one() == (b.id, later)
+        assert (await session.execute(query)).one() == (b.id, later, "prod", "rolled_back")
