@@ -17,8 +17,8 @@ They are derived data, not state: no setting enters them (which environments are
 and which statuses succeed stay in the query), and triggers keep them whoever writes, so the
 link service, raw SQL and ``COPY`` (the benchmark loader) all agree: a link's row is filled on
 insert or update, and follows its deployment's time, environment or status and its work
-item's project when those change. The trigger functions are ``SECURITY DEFINER`` so a project-restricted key's
-row-level security never hides the row being copied from.
+item's project when those change. The trigger functions are ``SECURITY DEFINER`` so a
+project-restricted key's row-level security never hides the row being copied from.
 
 Revision ID: 0013
 Revises: 0012
