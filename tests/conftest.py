@@ -50,7 +50,8 @@ ADMIN_TIMEOUT = 120.0
 configure_logging(Settings(_env_file=None, log_format="console"))
 
 
-def _with_database(url: str, database: str) -> str:
+def with_database(url: str, database: str) -> str:
+    """The server URL pointed at another database (socket URLs keep their ``?host=``)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
 
@@ -93,7 +94,7 @@ def database_url(server_url: str) -> Iterator[str]:
             await conn.close(timeout=ADMIN_TIMEOUT)
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
+    url = with_database(server_url, name)
     upgrade(url)
     try:
         yield url

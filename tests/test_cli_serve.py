@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -23,6 +22,7 @@ import pytest
 
 from imi.embedded import EmbeddedPostgres
 from imi.migrate import head_revision
+from tests.conftest import with_database
 
 # The console script of the venv running the tests: what `uv run imi` would execute.
 IMI = str(Path(sys.executable).with_name("imi"))
@@ -223,10 +223,6 @@ def test_serve_recovers_after_imi_and_postgres_are_killed(
     assert restarted.stop() == 0
 
 
-def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-
-
 async def _admin(server_url: str, sql: str) -> None:
     conn = await asyncpg.connect(server_url, timeout=60)
     try:
@@ -241,7 +237,7 @@ def fresh_database_url(server_url: str) -> Iterator[str]:
     name = f"imi_cli_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     try:
-        yield _with_database(server_url, name)
+        yield with_database(server_url, name)
     finally:
         asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

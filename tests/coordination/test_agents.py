@@ -24,6 +24,7 @@ from imi.outbox.models import Event
 from imi.projects.models import ProjectCreate
 from imi.projects.service import register_project
 from imi.settings import Settings
+from tests.conftest import with_database
 
 TABLES = "agents, coordination_events, messages, message_recipients, thread_index"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -249,7 +250,7 @@ async def test_read_key_cannot_register(api: httpx.AsyncClient, keys: Keys) -> N
 
 def test_migration_0009_downgrades_and_upgrades_back(server_url: str) -> None:
     name = f"imi_test_msgs_{uuid.uuid4().hex[:10]}"
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    url = with_database(server_url, name)
     tables = sorted(TABLES.split(", "))
 
     async def admin(sql: str) -> None:

@@ -26,6 +26,7 @@ from imi.coordination.records_kinds import BY_NAME
 from imi.migrate import alembic_config, upgrade
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import API, error
+from tests.conftest import with_database
 
 Sessions = async_sessionmaker[AsyncSession]
 client = api_fixtures.client  # the in-process app (fixture)
@@ -637,7 +638,7 @@ async def test_a_read_key_reads_and_writes_nothing(
 
 def test_downgrade_drops_the_tables_and_upgrade_brings_them_back(server_url: str) -> None:
     name = f"imi_test_records_{uuid.uuid4().hex[:10]}"
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    url = with_database(server_url, name)
     tables = [kind.table for kind in BY_NAME.values()]
 
     async def admin(sql: str) -> None:

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -33,6 +32,7 @@ import httpx
 import pytest
 
 from imi.messaging.topology import DLX_NAME, QUEUES
+from tests.conftest import with_database
 from tests.messaging import conftest as messaging
 
 # The console script of the venv running the tests: what `uv run imi` would execute.
@@ -172,17 +172,13 @@ async def _admin(server_url: str, sql: str) -> None:
         await conn.close()
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 @contextlib.contextmanager
 def empty_database(server_url: str) -> Iterator[str]:
     """A new, empty (unmigrated) database on the test server, dropped afterwards."""
     name = f"imi_ops_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     try:
-        yield _with_database(server_url, name)
+        yield with_database(server_url, name)
     finally:
         with contextlib.suppress(Exception):
             asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -15,6 +15,7 @@ from alembic import command
 from imi.migrate import alembic_config, upgrade
 from tests.api.conftest import API, ok
 from tests.api.test_trace import Graph, graph  # noqa: F401  (a ticket -> work -> PR -> deploy graph)
+from tests.conftest import with_database
 from tests.sql.conftest import plain_url
 
 WRITES = [
@@ -236,7 +237,7 @@ def test_downgrade_removes_everything_and_upgrade_brings_it_back(server_url: str
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = plain_url(server_url.rsplit("/", 1)[0] + f"/{name}")
+    url = plain_url(with_database(server_url, name))
     try:
         # 0008 itself: later revisions (other features) are not this test's business.
         upgrade(url, "0008")
