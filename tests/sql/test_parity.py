@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -109,12 +110,30 @@ def sql_origin(sql: Any, origin: str) -> str:
         return INVALID
 
 
+def has_icu(sql: Any) -> bool:
+    return bool(sql("SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"))
+
+
 def check_origin(sql: Any, origin: str) -> None:
     expected = python_origin(origin)
-    assert sql_origin(sql, origin) == expected, origin
+    found = sql_origin(sql, origin)
+    if has_icu(sql) or origin.isascii():
+        assert found == expected, origin
+    else:
+        # Without ICU (the embedded PostgreSQL) the functions lower-case with the database's
+        # collation (libc: one letter at a time, no final sigma, İ -> i), not Unicode's full
+        # case mapping as Python does (README: SQL functions): the documented difference is in
+        # how non-ASCII letters are lower-cased, nothing else.
+        assert _folded(found) == _folded(expected), origin
     if expected != INVALID:
         stripped = sql("SELECT imi_strip_credentials($1)", origin)
         assert stripped == strip_credentials(origin), origin
+
+
+def _folded(text: str) -> str:
+    """Case and combining marks folded away: what both case mappings agree on."""
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @pytest.mark.parametrize("origin", EQUIVALENT + EDGES)
