@@ -32,6 +32,8 @@ from tests.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, Watch
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_MS = 30_000  # a bound on failure only; each wait returns as soon as it holds
+# Every expect() waits as long as the page does (its default, 5 s, is short on a loaded machine).
+expect.set_options(timeout=TIMEOUT_MS)
 Sessions = async_sessionmaker[AsyncSession]
 
 
@@ -249,9 +251,11 @@ async def test_key_flow_with_auth_required(
             # The key revoked while the page is open: the live feed ends, the page says why.
             async with sessions() as session, session.begin():
                 await revoke_key(session, created.key.id)
-            await expect(page.locator("#auth")).to_be_visible()
-            await expect(page.locator("#auth-error")).to_contain_text("refused")
-            await expect(page.locator("#live")).to_have_text("refused")
+            # The server re-checks a live socket's key within its check interval: allow 30 s
+            # on a loaded machine (5 s, Playwright's default, failed once in CI).
+            await expect(page.locator("#auth")).to_be_visible(timeout=30_000)
+            await expect(page.locator("#auth-error")).to_contain_text("refused", timeout=30_000)
+            await expect(page.locator("#live")).to_have_text("refused", timeout=30_000)
             # Forget the key: gone from storage, the page asks again.
             await page.click("#forget-key")
             await expect(page.locator("#auth")).to_be_visible()
