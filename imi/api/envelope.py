@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Generic, Literal, TypeVar
 
-import orjson
 from pydantic import BaseModel, Field
-from pydantic_core import to_jsonable_python
 from starlette.responses import Response
 
 from imi.models_base import MAX_PAGE_SIZE, Page
+from imi.serialize import dumps_json
 
 T = TypeVar("T")
 
@@ -62,11 +60,7 @@ def page_response(page: Page[Any], items: list[Any]) -> Response:
 
 
 def _json_response(body: dict[str, Any], status_code: int = 200) -> Response:
-    try:
-        content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
-    except TypeError:
-        content = json.dumps(to_jsonable_python(body), separators=(",", ":")).encode()
-    return Response(content, status_code=status_code, media_type="application/json")
+    return Response(dumps_json(body), status_code=status_code, media_type="application/json")
 
 
 def page_envelope(page: Page[Any], items: list[T]) -> PageEnvelope[T]:

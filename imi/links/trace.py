@@ -12,15 +12,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Uuid, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from imi.batches import plain_columns, prefixed_columns, record_of
 from imi.errors import NotFound, ValidationFailed
-from imi.links.common import any_of, dedupe, parse_uuid
+from imi.links.common import dedupe, parse_uuid
 from imi.links.models import Deployment, DeploymentWorkItem, PullRequest, Ticket, TicketLink
 from imi.links.trace_graph import Trace, TraceEdge, TraceNode, assemble
+from imi.prepared import Prepared
 from imi.projects.models import Project
 from imi.work.models import WorkItem
 
@@ -77,14 +78,72 @@ def _link(row: Any) -> Link:
     return Link(row.link_work_item_id, row.link_kind)
 
 
-async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
-    stmt = (
-        select(*plain_columns(Ticket), *LINK_COLUMNS)
-        .outerjoin(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
-        .where(col(Ticket.plane_ticket_id) == entity_id.strip())
-        .order_by(col(TicketLink.created_at), col(TicketLink.work_item_id))
+# Every statement is built and compiled once (imi.prepared): a trace runs four of them, and
+# building each per call cost more CPU than PostgreSQL spends answering it.
+IDS: Any = bindparam("ids", type_=ARRAY(Uuid()))
+WORK_WITH_PROJECT: Any = select(*plain_columns(WorkItem), *prefixed_columns(Project, PROJECT)).join(
+    Project, col(Project.id) == col(WorkItem.project_id)
+)
+TICKET_ROOT = Prepared(
+    select(*plain_columns(Ticket), *LINK_COLUMNS)
+    .outerjoin(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
+    .where(col(Ticket.plane_ticket_id) == bindparam("key"))
+    .order_by(col(TicketLink.created_at), col(TicketLink.work_item_id))
+)
+WORK_ROOT_BY_ID = Prepared(WORK_WITH_PROJECT.where(col(WorkItem.id) == bindparam("id")))
+# The active work item on that branch, else the most recent one.
+WORK_ROOT_BY_BRANCH = Prepared(
+    WORK_WITH_PROJECT.where(
+        col(WorkItem.project_id) == bindparam("project_id"),
+        col(WorkItem.branch_name) == bindparam("branch"),
     )
-    rows = (await session.execute(stmt)).all()
+    .order_by(col(WorkItem.active).desc(), col(WorkItem.created_at).desc())
+    .limit(1)
+)
+# The PR's work item and project ride along: one statement fewer later.
+_PR_WITH_WORK: Any = (
+    select(
+        *plain_columns(PullRequest),
+        *prefixed_columns(WorkItem, WORK),
+        *prefixed_columns(Project, PROJECT),
+    )
+    .join(WorkItem, col(WorkItem.id) == col(PullRequest.work_item_id))
+    .join(Project, col(Project.id) == col(WorkItem.project_id))
+)
+PR_ROOT_BY_ID = Prepared(_PR_WITH_WORK.where(col(PullRequest.id) == bindparam("id")))
+PR_ROOT_BY_URL = Prepared(_PR_WITH_WORK.where(col(PullRequest.url) == bindparam("url")))
+DEPLOY_ROOT = Prepared(
+    select(*plain_columns(Deployment), SHIPPED)
+    .outerjoin(DeploymentWorkItem, col(DeploymentWorkItem.deployment_id) == col(Deployment.id))
+    .where(col(Deployment.deploy_id) == bindparam("key"))
+    .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
+)
+WORK_ITEMS = Prepared(
+    WORK_WITH_PROJECT.where(col(WorkItem.id) == any_(IDS)).order_by(
+        col(WorkItem.created_at), col(WorkItem.id)
+    )
+)
+LINKS = Prepared(
+    select(*plain_columns(Ticket), *LINK_COLUMNS)
+    .join(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
+    .where(col(TicketLink.work_item_id) == any_(IDS))
+    .order_by(col(Ticket.plane_ticket_id), col(TicketLink.created_at))
+)
+PULL_REQUESTS = Prepared(
+    select(*plain_columns(PullRequest))
+    .where(col(PullRequest.work_item_id) == any_(IDS))
+    .order_by(col(PullRequest.created_at), col(PullRequest.number))
+)
+DEPLOYMENTS = Prepared(
+    select(SHIPPED, *plain_columns(Deployment))
+    .join(Deployment, col(Deployment.id) == col(DeploymentWorkItem.deployment_id))
+    .where(col(DeploymentWorkItem.work_item_id) == any_(IDS))
+    .order_by(col(Deployment.deployed_at), col(Deployment.deploy_id))
+)
+
+
+async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
+    rows = await TICKET_ROOT.all(session, {"key": entity_id.strip()})
     if not rows:
         raise _missing("ticket", entity_id)
     ticket = rows[0]
@@ -92,34 +151,19 @@ async def _ticket_root(session: AsyncSession, entity_id: str) -> _Root:
     return _Root(ticket, dedupe(link.work_item_id for link, _ in links), links=links)
 
 
-def _work_with_project() -> Any:
-    return select(*plain_columns(WorkItem), *prefixed_columns(Project, PROJECT)).join(
-        Project, col(Project.id) == col(WorkItem.project_id)
-    )
-
-
 async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
     project_part, sep, branch = entity_id.partition(":")  # git forbids ':' in branch names
-    stmt = _work_with_project()
     if sep:
         project_id = parse_uuid(project_part)
         if project_id is None or not branch.strip():
             raise _missing("work item", entity_id)
-        # The active work item on that branch, else the most recent one.
-        stmt = (
-            stmt.where(
-                col(WorkItem.project_id) == project_id,
-                col(WorkItem.branch_name) == branch.strip(),
-            )
-            .order_by(col(WorkItem.active).desc(), col(WorkItem.created_at).desc())
-            .limit(1)
-        )
+        params = {"project_id": project_id, "branch": branch.strip()}
+        row = await WORK_ROOT_BY_BRANCH.first(session, params)
     else:
         work_item_id = parse_uuid(entity_id)
         if work_item_id is None:
             raise _missing("work item", entity_id)
-        stmt = stmt.where(col(WorkItem.id) == work_item_id)
-    row = (await session.execute(stmt)).first()
+        row = await WORK_ROOT_BY_ID.first(session, {"id": work_item_id})
     if row is None:
         raise _missing("work item", entity_id)
     return _Root(row, [row.id], work_item=(row, record_of(row, Project, PROJECT)))
@@ -128,21 +172,9 @@ async def _work_root(session: AsyncSession, entity_id: str) -> _Root:
 async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
     pr_id = parse_uuid(entity_id)
     if pr_id is not None:
-        where = col(PullRequest.id) == pr_id
+        row = await PR_ROOT_BY_ID.first(session, {"id": pr_id})
     else:
-        where = col(PullRequest.url) == entity_id.strip().rstrip("/")
-    # The PR's work item and project ride along: one statement fewer later.
-    stmt = (
-        select(
-            *plain_columns(PullRequest),
-            *prefixed_columns(WorkItem, WORK),
-            *prefixed_columns(Project, PROJECT),
-        )
-        .join(WorkItem, col(WorkItem.id) == col(PullRequest.work_item_id))
-        .join(Project, col(Project.id) == col(WorkItem.project_id))
-        .where(where)
-    )
-    row = (await session.execute(stmt)).one_or_none()
+        row = await PR_ROOT_BY_URL.first(session, {"url": entity_id.strip().rstrip("/")})
     if row is None:
         raise _missing("pull request", entity_id)
     work_item = record_of(row, WorkItem, WORK)
@@ -150,13 +182,7 @@ async def _pr_root(session: AsyncSession, entity_id: str) -> _Root:
 
 
 async def _deploy_root(session: AsyncSession, entity_id: str) -> _Root:
-    stmt = (
-        select(*plain_columns(Deployment), SHIPPED)
-        .outerjoin(DeploymentWorkItem, col(DeploymentWorkItem.deployment_id) == col(Deployment.id))
-        .where(col(Deployment.deploy_id) == entity_id.strip())
-        .order_by(col(DeploymentWorkItem.created_at), col(DeploymentWorkItem.work_item_id))
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = await DEPLOY_ROOT.all(session, {"key": entity_id.strip()})
     if not rows:
         raise _missing("deployment", entity_id)
     deployment = rows[0]
@@ -200,35 +226,13 @@ async def trace(session: AsyncSession, entity_type: str, entity_id: str) -> Trac
         if root.work_item is not None:
             work_items = [root.work_item]
         else:
-            stmt_wi = (
-                _work_with_project()
-                .where(any_of(WorkItem.id, ids))
-                .order_by(col(WorkItem.created_at), col(WorkItem.id))
-            )
-            rows_wi = (await session.execute(stmt_wi)).all()
+            rows_wi = await WORK_ITEMS.all(session, {"ids": ids})
             work_items = [(row, record_of(row, Project, PROJECT)) for row in rows_wi]
         if root.links is None:
-            stmt_links = (
-                select(*plain_columns(Ticket), *LINK_COLUMNS)
-                .join(TicketLink, col(TicketLink.ticket_id) == col(Ticket.id))
-                .where(any_of(TicketLink.work_item_id, ids))
-                .order_by(col(Ticket.plane_ticket_id), col(TicketLink.created_at))
-            )
-            links = [(_link(row), row) for row in (await session.execute(stmt_links)).all()]
-        stmt_prs = (
-            select(*plain_columns(PullRequest))
-            .where(any_of(PullRequest.work_item_id, ids))
-            .order_by(col(PullRequest.created_at), col(PullRequest.number))
-        )
-        prs = list((await session.execute(stmt_prs)).all())
+            links = [(_link(row), row) for row in await LINKS.all(session, {"ids": ids})]
+        prs = await PULL_REQUESTS.all(session, {"ids": ids})
         if root.deployment_of is None:
-            stmt_deploys = (
-                select(SHIPPED, *plain_columns(Deployment))
-                .join(Deployment, col(Deployment.id) == col(DeploymentWorkItem.deployment_id))
-                .where(any_of(DeploymentWorkItem.work_item_id, ids))
-                .order_by(col(Deployment.deployed_at), col(Deployment.deploy_id))
-            )
-            rows_d = (await session.execute(stmt_deploys)).all()
+            rows_d = await DEPLOYMENTS.all(session, {"ids": ids})
             shipped = [(row.shipped_work_item_id, row) for row in rows_d]
 
     return assemble(node_type, root.entity, work_items, links, prs, shipped)

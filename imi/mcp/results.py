@@ -12,6 +12,7 @@ from pydantic_core import to_jsonable_python
 
 from imi.errors import DomainError
 from imi.models_base import Page
+from imi.serialize import dumps_json
 
 
 def plain(data: Any) -> Any:
@@ -21,10 +22,7 @@ def plain(data: Any) -> Any:
         return data.model_dump(mode="json")
     if isinstance(data, list) and data and isinstance(data[0], BaseModel):
         return [item.model_dump(mode="json") for item in data]
-    try:
-        return orjson.loads(orjson.dumps(data, option=orjson.OPT_UTC_Z))
-    except TypeError:  # what orjson cannot encode (an integer past 64 bits in metadata)
-        return to_jsonable_python(data)
+    return orjson.loads(dumps_json(data))
 
 
 def _text(value: Any) -> list[TextContent]:

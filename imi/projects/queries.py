@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.errors import NotFound
+from imi.prepared import Prepared
 from imi.projects.origin import normalize_remote_origin
 
 PROJECT_WITH_COUNTS = """
@@ -28,8 +29,8 @@ CROSS JOIN LATERAL (
     FROM work_items w WHERE w.project_id = p.id AND w.active
 ) c
 """
-BY_ID = text(PROJECT_WITH_COUNTS + "WHERE p.id = :key")
-BY_ORIGIN = text(PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = :key")
+BY_ID = Prepared(text(PROJECT_WITH_COUNTS + "WHERE p.id = :key"))
+BY_ORIGIN = Prepared(text(PROJECT_WITH_COUNTS + "WHERE p.remote_origin_normalized = :key"))
 
 
 def project_view(row: Any) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def project_view(row: Any) -> dict[str, Any]:
 
 
 async def project_by_id(session: AsyncSession, project_id: uuid.UUID) -> dict[str, Any]:
-    row = (await session.execute(BY_ID, {"key": project_id})).first()
+    row = await BY_ID.first(session, {"key": project_id})
     if row is None:
         raise NotFound("project", project_id)
     return project_view(row)
@@ -66,7 +67,7 @@ async def project_by_id(session: AsyncSession, project_id: uuid.UUID) -> dict[st
 async def project_by_origin(session: AsyncSession, remote_origin: str) -> dict[str, Any]:
     """By remote origin in any equivalent spelling; ValidationFailed for a malformed one."""
     normalized = normalize_remote_origin(remote_origin)
-    row = (await session.execute(BY_ORIGIN, {"key": normalized})).first()
+    row = await BY_ORIGIN.first(session, {"key": normalized})
     if row is None:
         raise NotFound("project", normalized, field="remote_origin")
     return project_view(row)

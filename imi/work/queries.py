@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -14,6 +14,7 @@ from imi.batches import PageOf, windowed
 from imi.errors import NotFound
 from imi.models_base import Page
 from imi.pagination import check_window, fetch_entity_page
+from imi.prepared import Prepared
 from imi.projects.models import Project
 from imi.work.models import WorkFilter, WorkItem
 from imi.work.naming import parse_work_type
@@ -91,6 +92,39 @@ IN_FLIGHT_COLUMNS: tuple[Any, ...] = (
 )
 
 
+# The filters an in-flight list can take, by name: each names a bound parameter of the statement.
+IN_FLIGHT_FILTERS: dict[str, Any] = {
+    "project_id": col(WorkItem.project_id),
+    "owner_id": col(WorkItem.owner_id),
+    "work_type": col(WorkItem.work_type),
+    "status": col(WorkItem.status),
+}
+_in_flight_statements: dict[tuple[str, ...], tuple[Prepared, Prepared]] = {}
+
+
+def _in_flight_statement(filters: tuple[str, ...]) -> tuple[Prepared, Prepared]:
+    """The page statement and the bare count for one set of filters, compiled once (at most
+    one pair per subset of the four filters)."""
+    pair = _in_flight_statements.get(filters)
+    if pair is None:
+        conditions = [IN_FLIGHT_FILTERS[name] == bindparam(name) for name in filters]
+        conditions.append(col(WorkItem.active))
+        total = select(func.count()).select_from(WorkItem).where(*conditions).scalar_subquery()
+        page = (
+            select(*IN_FLIGHT_COLUMNS, total.label("total"))
+            .join(Project, col(Project.id) == col(WorkItem.project_id))
+            .where(*conditions)
+            .order_by(*RECENT_FIRST)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+        pair = _in_flight_statements[filters] = (
+            Prepared(page),
+            Prepared(select(total.label("total"))),
+        )
+    return pair
+
+
 async def list_in_flight(
     session: AsyncSession, filters: WorkFilter, *, limit: int = 100, offset: int = 0
 ) -> Page[Any]:
@@ -102,24 +136,19 @@ async def list_in_flight(
     the total is an uncorrelated subquery PostgreSQL runs once, counting from the same index
     (a ``count(*) OVER ()`` would make it read and join every matching row first)."""
     check_window(limit, offset)
-    conditions = [
-        *_work_conditions(filters.model_copy(update={"active": None})),
-        col(WorkItem.active),
-    ]
-    total = select(func.count()).select_from(WorkItem).where(*conditions).scalar_subquery()
-    stmt = (
-        select(*IN_FLIGHT_COLUMNS, total.label("total"))
-        .join(Project, col(Project.id) == col(WorkItem.project_id))
-        .where(*conditions)
-        .order_by(*RECENT_FIRST)
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await session.execute(stmt)).all()
+    values: dict[str, Any] = {
+        "project_id": filters.project_id,
+        "owner_id": filters.owner_id,
+        "work_type": parse_work_type(filters.work_type).value if filters.work_type else None,
+        "status": filters.status.value if filters.status is not None else None,
+    }
+    params = {name: value for name, value in values.items() if value is not None}
+    page, count = _in_flight_statement(tuple(params))
+    rows = await page.all(session, {**params, "limit": limit, "offset": offset})
     if rows:
-        return Page(list(rows), int(rows[0].total), limit, offset)
-    count = int(await session.scalar(select(total)) or 0) if offset else 0
-    return Page([], count, limit, offset)
+        return Page(rows, int(rows[0].total), limit, offset)
+    total = int((await count.first(session, params)).total) if offset else 0
+    return Page([], total, limit, offset)
 
 
 async def working_path(

@@ -1,0 +1,87 @@
+"""Hot reads through the driver: statements compiled once, rows as light named tuples.
+
+SQLAlchemy builds, keys, caches and post-processes every statement it runs: for a small read
+through a session that is about 0.3-0.7 ms of CPU, against 0.09 ms for the same statement run by
+asyncpg itself (measured on the trace's statements; ``benchmarks/RESULTS.md``). Reads that only
+shape rows into a response use :class:`Prepared` instead:
+
+- the statement (a Core ``select`` or a ``text``) is compiled once, at import, for PostgreSQL;
+- each call runs it on the session's own connection, inside its transaction when it has one, so
+  a restricted caller's row-level-security role and the connection's statement timeout hold
+  exactly as for any other statement; asyncpg's prepared-statement cache makes it one round trip
+  (bind and execute) after the first;
+- rows come back as named tuples of the statement's column labels (``row.id``,
+  ``row.project__name``): attribute access like SQLAlchemy's rows, nothing hydrated;
+- a failure is raised as SQLAlchemy's ``DBAPIError`` around the driver's error, and a lost
+  connection is invalidated, so the one failure policy (``imi.db``) sees what it always sees.
+
+Values come back as the driver decodes them (SQLAlchemy's asyncpg dialect registers the JSON
+codecs on each connection, so ``jsonb`` arrives decoded); parameters go to the driver as given,
+so pass what asyncpg takes (UUIDs, str, int, lists of UUIDs for ``= ANY``).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+
+from imi.db import database_unavailable
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
+
+class Prepared:
+    """One read statement, compiled once; :meth:`all` / :meth:`first` run it on a session."""
+
+    __slots__ = ("_row", "fixed", "names", "sql")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql: str = compiled.string
+        # The bound parameters' names in $1, $2, ... order.
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        # Values fixed in the statement itself (a LIMIT 1): sent unless a call names them.
+        self.fixed: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}
+        self._row: Any = None  # the namedtuple class, from the first result's columns
+
+    async def all(
+        self, session: AsyncSession, params: Mapping[str, Any] | None = None
+    ) -> list[Any]:
+        """Every row, in the statement's order."""
+        records = await self._fetch(session, params or {})
+        if not records:
+            return []
+        make = self._row_type(records[0].keys())._make
+        return [make(record) for record in records]
+
+    async def first(self, session: AsyncSession, params: Mapping[str, Any] | None = None) -> Any:
+        """The first row, or None."""
+        rows = await self.all(session, params)
+        return rows[0] if rows else None
+
+    def _row_type(self, keys: Any) -> Any:
+        if self._row is None:
+            self._row = namedtuple("Row", list(keys))  # type: ignore[misc]
+        return self._row
+
+    async def _fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        args = [params[name] if name in params else self.fixed[name] for name in self.names]
+        connection = await session.connection()  # begins the session's transaction, if any
+        driver = (await connection.get_raw_connection()).driver_connection
+        # Observers of the engine's statements (statement counts, tracing) see these too.
+        sync = connection.sync_connection
+        if sync is not None:
+            sync.dispatch.before_cursor_execute(sync, None, self.sql, args, None, False)
+        try:
+            return list(await driver.fetch(self.sql, *args))  # type: ignore[union-attr]
+        except Exception as error:
+            lost = database_unavailable(error)
+            if lost:  # not back to the pool: the next checkout opens a fresh connection
+                await connection.invalidate(error)
+            raise DBAPIError(self.sql, args, error, connection_invalidated=lost) from error
