@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from imi.prepared import fetch_rows
+
 T = TypeVar("T")
 
 
@@ -167,7 +169,7 @@ async def reached_rows(
     for table, on in joins:
         stmt = stmt.join(table, on)
     stmt = stmt.where(among(key, keys)).order_by(*order_by)
-    return [(row.parent_key, row) for row in (await session.execute(stmt)).all()]
+    return [(row.parent_key, row) for row in await fetch_rows(session, stmt)]
 
 
 async def windowed_rows(
@@ -199,7 +201,7 @@ async def windowed_rows(
     )
     items: dict[Any, list[Any]] = defaultdict(list)
     totals: dict[Any, int] = {}
-    for row in (await session.execute(stmt)).all():
+    for row in await fetch_rows(session, stmt):
         items[row.parent].append(row)
         totals[row.parent] = int(row.total)
     missing = [p for p in parent_ids if p not in totals]

@@ -72,16 +72,79 @@ class Prepared:
 
     async def _fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         args = [params[name] if name in params else self.fixed[name] for name in self.names]
-        connection = await session.connection()  # begins the session's transaction, if any
-        driver = (await connection.get_raw_connection()).driver_connection
-        # Observers of the engine's statements (statement counts, tracing) see these too.
-        sync = connection.sync_connection
-        if sync is not None:
-            sync.dispatch.before_cursor_execute(sync, None, self.sql, args, None, False)
-        try:
-            return list(await driver.fetch(self.sql, *args))  # type: ignore[union-attr]
-        except Exception as error:
-            lost = database_unavailable(error)
-            if lost:  # not back to the pool: the next checkout opens a fresh connection
-                await connection.invalidate(error)
-            raise DBAPIError(self.sql, args, error, connection_invalidated=lost) from error
+        return await _run(session, self.sql, args)
+
+
+class _Shape:
+    """A statement shape compiled once: its SQL, how to order its parameters, its row type."""
+
+    __slots__ = ("compiled", "driver_ready", "names", "processors", "row", "sql")
+
+    def __init__(self, statement: ClauseElement, cache_key: Any) -> None:
+        # Compiled with its cache key, so a later statement of the same shape can bind its
+        # own values (construct_params(extracted_parameters=...)).
+        compiled: Any = statement.compile(dialect=_DIALECT, cache_key=cache_key)
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        self.processors: Mapping[str, Any] = compiled._bind_processors
+        self.row: Any = None
+        # Values rendered into the SQL at execution (an expanding IN): SQLAlchemy runs those.
+        self.driver_ready = "__[POSTCOMPILE_" not in self.sql
+
+
+# Shapes by SQLAlchemy's cache key of the statement: statements built per call with the same
+# structure share one entry, whatever their values. Bounded: shapes are few (their number
+# follows the code, not the data), the bound only guards against a generator of new ones.
+_SHAPES: dict[Any, _Shape] = {}
+MAX_SHAPES = 2_000
+
+
+async def fetch_rows(session: AsyncSession, statement: Any) -> list[Any]:
+    """The rows of a statement built per call (a ``select`` with its values bound), run like
+    :class:`Prepared`: compiled once per shape, executed by the driver, rows as named tuples.
+
+    For readers that build their statement from their arguments (batch loaders: conditions,
+    joins and orders vary by caller) and read many rows: SQLAlchemy's per-row result handling
+    is what this skips; the statement is still built per call."""
+    key = statement._generate_cache_key()
+    shape = _SHAPES.get(key.key) if key is not None else None
+    if shape is None:
+        shape = _Shape(statement, key)
+        if key is not None:
+            if len(_SHAPES) >= MAX_SHAPES:
+                _SHAPES.clear()
+            _SHAPES[key.key] = shape
+    if not shape.driver_ready:
+        return list((await session.execute(statement)).all())
+    values = shape.compiled.construct_params(
+        extracted_parameters=key.bindparams if key is not None else None
+    )
+    processors = shape.processors
+    args = [
+        processors[name](values[name]) if name in processors else values[name]
+        for name in shape.names
+    ]
+    records = await _run(session, shape.sql, args)
+    if not records:
+        return []
+    if shape.row is None:
+        shape.row = namedtuple("Row", list(records[0].keys()))  # type: ignore[misc]
+    make = shape.row._make
+    return [make(record) for record in records]
+
+
+async def _run(session: AsyncSession, sql: str, args: list[Any]) -> list[Any]:
+    connection = await session.connection()  # begins the session's transaction, if any
+    driver = (await connection.get_raw_connection()).driver_connection
+    # Observers of the engine's statements (statement counts, tracing) see these too.
+    sync = connection.sync_connection
+    if sync is not None:
+        sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
+    try:
+        return list(await driver.fetch(sql, *args))  # type: ignore[union-attr]
+    except Exception as error:
+        lost = database_unavailable(error)
+        if lost:  # not back to the pool: the next checkout opens a fresh connection
+            await connection.invalidate(error)
+        raise DBAPIError(sql, args, error, connection_invalidated=lost) from error

@@ -8,14 +8,15 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import ARRAY, Uuid, any_, bindparam, event, select, text
+from sqlalchemy import ARRAY, Text, Uuid, any_, bindparam, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from imi import prepared
 from imi.auth.scoping import read_session
 from imi.db import database_unavailable, sqlstate
-from imi.prepared import Prepared
+from imi.prepared import Prepared, fetch_rows
 from imi.projects.models import Project
 
 BY_IDS = Prepared(
@@ -109,3 +110,32 @@ async def test_a_lost_connection_is_unavailable_and_not_reused(
     assert raised.value.connection_invalidated
     async with read_session(sessions) as session:  # the pool hands out a live connection
         assert (await backend.first(session)).pid != pid
+
+
+def _by_names(*names: str) -> Any:
+    return (
+        select(col(Project.name), col(Project.id))
+        .where(col(Project.name) == any_(bindparam("names", list(names), type_=ARRAY(Text()))))
+        .order_by(col(Project.name))
+    )
+
+
+async def test_statements_built_per_call_share_one_shape_and_bind_their_own_values(
+    session: AsyncSession,
+) -> None:
+    await _projects(session, "x", "y", "z")
+    shapes = len(prepared._SHAPES)
+    assert [r.name for r in await fetch_rows(session, _by_names("x", "y"))] == ["x", "y"]
+    assert [r.name for r in await fetch_rows(session, _by_names("z"))] == ["z"]
+    assert await fetch_rows(session, _by_names("none")) == []
+    limited = select(col(Project.name)).order_by(col(Project.name)).limit(2).offset(1)
+    assert [r.name for r in await fetch_rows(session, limited)] == ["y", "z"]
+    limited = select(col(Project.name)).order_by(col(Project.name)).limit(1).offset(0)
+    assert [r.name for r in await fetch_rows(session, limited)] == ["x"]
+    assert len(prepared._SHAPES) == shapes + 2  # one per shape, not per value
+
+
+async def test_an_expanding_in_is_left_to_sqlalchemy(session: AsyncSession) -> None:
+    await _projects(session, "p", "q")
+    stmt = select(col(Project.name)).where(col(Project.name).in_(["q"]))
+    assert [r.name for r in await fetch_rows(session, stmt)] == ["q"]

@@ -16,6 +16,7 @@ from sqlmodel import col
 from imi.batches import among, columns_except, reached_rows
 from imi.links.models import Deployment, PullRequest, Ticket, TicketLink
 from imi.links.queries import BY_PLANE_ID, LINK_WORK, SHIPPED_WORK, TO_DEPLOYMENT, Ids
+from imi.prepared import fetch_rows
 
 Pairs = list[tuple[uuid.UUID, Any]]
 
@@ -36,7 +37,7 @@ async def ticket_link_rows_of_work_items(
         .where(among(LINK_WORK, ids))
         .order_by(*BY_PLANE_ID)
     )
-    return [(row.work_item_id, row) for row in (await session.execute(stmt)).all()]
+    return [(row.work_item_id, row) for row in await fetch_rows(session, stmt)]
 
 
 async def pull_request_rows_of_work_items(
@@ -48,7 +49,7 @@ async def pull_request_rows_of_work_items(
         .where(among(col(PullRequest.work_item_id), ids))
         .order_by(col(PullRequest.number))
     )
-    return [(row.work_item_id, row) for row in (await session.execute(stmt)).all()]
+    return [(row.work_item_id, row) for row in await fetch_rows(session, stmt)]
 
 
 async def deployment_rows_of_work_items(
