@@ -170,6 +170,7 @@ class EventBench:
         # First, while nothing of the benchmark listens for events (the commit watcher and the
         # tap would wake the load generator on every event and take CPU from the server).
         await self.write_overhead()
+        await self.event_cost_same_write()
         watcher = CommitWatcher(job.dsn)
         await watcher.start()
         connection = await aio_pika.connect(job.amqp_url)
@@ -240,6 +241,59 @@ class EventBench:
                 with_event_p50_ms=with_stats["p50_ms"],
                 without_p50_ms=without_stats["p50_ms"],
                 note="blocks of ten with events and ten without on one client, alternating",
+            )
+        )
+
+    async def event_cost_same_write(self) -> None:
+        """What writing its events adds to the very same write: iMi's own git-state service
+        (UPDATE, its events, COMMIT) in blocks of ten, alternating with blocks where ``emit``
+        records nothing, on one connection pool in this process. The paired HTTP row above
+        compares a changing write with a request that changes nothing (no UPDATE, no commit
+        to flush), so it charges the write itself to the event; this one holds the write
+        equal. The row is the percentiles with events minus those without."""
+        from imi import outbox
+        from imi.db import create_engine, session_factory, unit_of_work
+        from imi.work import service
+        from imi.work.models import GitState
+
+        async def nothing(*_: Any, **__: Any) -> list[uuid.UUID]:
+            return []
+
+        fx = self.job.fixtures
+        engine = create_engine(self.job.dsn)
+        sessions = session_factory(engine)
+        salt = random.randrange(1, 1_000_000) * 1000 + 500
+        timings: dict[bool, list[float]] = {True: [], False: []}
+        try:
+            for n in range(800):
+                with_event = (n // 10) % 2 == 0
+                setattr(service, "emit", outbox.emit if with_event else nothing)  # noqa: B010
+                item = uuid.UUID(fx.rest_git_state[n % len(fx.rest_git_state)])
+                t0 = time.perf_counter()
+                async with unit_of_work(sessions) as session:
+                    await service.update_git_state(
+                        session, GitState(ahead_of_trunk=salt + n), work_item_id=item
+                    )
+                if n >= 40:
+                    timings[with_event].append(time.perf_counter() - t0)
+        finally:
+            setattr(service, "emit", outbox.emit)  # noqa: B010
+            await engine.dispose()
+        elapsed = sum(timings[True]) + sum(timings[False])
+        with_stats = summarize(timings[True], elapsed)
+        without_stats = summarize(timings[False], elapsed)
+        difference = {
+            p: round(with_stats[p] - without_stats[p], 3) for p in ("p50_ms", "p95_ms", "p99_ms")
+        }
+        self.results.append(
+            _row(
+                "event.write_cost_same_write",
+                "event adds to the same write (git-state service with its events - without)",
+                "1",
+                {**with_stats, **difference, "mean_ms": None, "max_ms": None},
+                with_event_p50_ms=with_stats["p50_ms"],
+                without_p50_ms=without_stats["p50_ms"],
+                note="in process: the same UPDATE and COMMIT, emit() on or off, blocks of ten",
             )
         )
 
