@@ -11,7 +11,8 @@ shape rows into a response use :class:`Prepared` instead:
   exactly as for any other statement; asyncpg's prepared-statement cache makes it one round trip
   (bind and execute) after the first;
 - rows come back as named tuples of the statement's column labels (``row.id``,
-  ``row.project__name``): attribute access like SQLAlchemy's rows, nothing hydrated;
+  ``row.project__name``): attribute access like SQLAlchemy's rows, nothing hydrated (an
+  unlabelled or repeated column name becomes positional: ``_2``; label what you read);
 - a failure is raised as SQLAlchemy's ``DBAPIError`` around the driver's error, and a lost
   connection is invalidated, so the one failure policy (``imi.db``) sees what it always sees.
 
@@ -67,7 +68,7 @@ class Prepared:
 
     def _row_type(self, keys: Any) -> Any:
         if self._row is None:
-            self._row = namedtuple("Row", list(keys))  # type: ignore[misc]
+            self._row = namedtuple("Row", list(keys), rename=True)  # type: ignore[misc]
         return self._row
 
     async def _fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
@@ -129,7 +130,7 @@ async def fetch_rows(session: AsyncSession, statement: Any) -> list[Any]:
     if not records:
         return []
     if shape.row is None:
-        shape.row = namedtuple("Row", list(records[0].keys()))  # type: ignore[misc]
+        shape.row = namedtuple("Row", list(records[0].keys()), rename=True)  # type: ignore[misc]
     make = shape.row._make
     return [make(record) for record in records]
 

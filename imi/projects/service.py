@@ -15,6 +15,7 @@ from imi.errors import NotFound, ValidationFailed
 from imi.models_base import MAX_SEARCH, Page
 from imi.outbox import PendingEvent, emit
 from imi.pagination import check_window, fetch_entity_page
+from imi.prepared import fetch_rows
 from imi.projects.models import (
     Project,
     ProjectCounts,
@@ -197,7 +198,7 @@ async def search_projects(
         .order_by(score.desc(), col(Project.name))
         .limit(limit)
     )
-    rows = (await session.execute(stmt)).all()
+    rows = await fetch_rows(session, stmt)
     return [ProjectMatch(project=row, relevance=round(float(row.relevance), 4)) for row in rows]
 
 
@@ -219,7 +220,7 @@ async def project_counts(
         .group_by(col(WorkItem.project_id))
     )
     counts = {pid: ProjectCounts() for pid in project_ids}
-    for pid, n_active, n_uncommitted, n_unmerged in (await session.execute(stmt)).all():
+    for pid, n_active, n_uncommitted, n_unmerged in await fetch_rows(session, stmt):
         counts[pid] = ProjectCounts(
             active=n_active, in_flight=n_active, uncommitted=n_uncommitted, unmerged=n_unmerged
         )
