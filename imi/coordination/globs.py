@@ -15,7 +15,10 @@ empty patterns and classes matching nothing are refused.
 Two patterns *overlap* when some path matches both. The answer is exact: a product of the two
 patterns' automata, segment by segment (``overlap``) and character by character within a pair
 of segments (``_segments_overlap``), each a search over pairs of positions, memoized. The
-limits below (``MAX_*``) bound a pattern, so one comparison costs at most a few thousand steps.
+limits below (``MAX_*``) bound a pattern, but two of the longest patterns can still make a
+quarter of a million pairs of positions (a third of a second): every search runs on a
+:class:`Budget` of steps, and a search that runs out of it answers "they overlap", the safe
+answer for a lock (a request is refused rather than two holders let in).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ MAX_SEGMENTS = 32
 MAX_WILDCARDS = 16  # *, ?, classes and ** segments together
 MAX_RUNE = 0x10FFFF
 SLASH = ord("/")
+
+MAX_OVERLAP_STEPS = 20_000  # one comparison's budget unless the caller shares a larger one
 
 Ranges = tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive code point ranges
 ANY_CHAR: Ranges = ((0, SLASH - 1), (SLASH + 1, MAX_RUNE))
@@ -201,7 +206,22 @@ def parse(text: str) -> Pattern:
     return Pattern("/".join(parts), tuple(segments))
 
 
-def _segments_overlap(a: Segment, b: Segment) -> bool:
+class Budget:
+    """Steps overlap searches may still take (one per pair of positions visited); shared by
+    the comparisons of one request so that all of them together stay bounded."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = MAX_OVERLAP_STEPS) -> None:
+        self.left = steps
+
+    def spend(self) -> bool:
+        """Take one step; False once the budget is spent."""
+        self.left -= 1
+        return self.left >= 0
+
+
+def _segments_overlap(a: Segment, b: Segment, budget: Budget) -> bool:
     """Whether two segment patterns match a common (non-empty) string: a search over pairs of
     token positions; a star may stay in place while the other side consumes a character."""
     seen: set[tuple[int, int]] = set()
@@ -210,6 +230,8 @@ def _segments_overlap(a: Segment, b: Segment) -> bool:
         i, j = stack.pop()
         if (i, j) in seen:
             continue
+        if not budget.spend():
+            return True  # out of budget: assume they overlap (the safe answer)
         seen.add((i, j))
         if i == len(a) and j == len(b):
             return True
@@ -228,13 +250,15 @@ def _segments_overlap(a: Segment, b: Segment) -> bool:
     return False
 
 
-def patterns_overlap(a: Pattern, b: Pattern) -> bool:
-    """Whether some path matches both patterns (symmetric, exact)."""
+def patterns_overlap(a: Pattern, b: Pattern, budget: Budget | None = None) -> bool:
+    """Whether some path matches both patterns (symmetric; exact within ``budget``, which
+    defaults to ``MAX_OVERLAP_STEPS``: past it the answer is True)."""
+    budget = budget if budget is not None else Budget()
     pair_cache: dict[tuple[int, int], bool] = {}
 
     def segment_pair(i: int, j: int) -> bool:
         if (i, j) not in pair_cache:
-            pair_cache[(i, j)] = _segments_overlap(a.segments[i], b.segments[j])
+            pair_cache[(i, j)] = _segments_overlap(a.segments[i], b.segments[j], budget)
         return pair_cache[(i, j)]
 
     seen: set[tuple[int, int]] = set()
@@ -244,6 +268,8 @@ def patterns_overlap(a: Pattern, b: Pattern) -> bool:
         i, j = stack.pop()
         if (i, j) in seen:
             continue
+        if not budget.spend():
+            return True
         seen.add((i, j))
         if i == len_a and j == len_b:
             return True

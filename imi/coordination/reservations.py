@@ -13,6 +13,7 @@ Services take a session and flush, never commit; every change writes its event (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +22,8 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imi.coordination import reservations_queries as q
-from imi.coordination.globs import parse, patterns_overlap
-from imi.errors import DomainError, NotFound, ValidationFailed
+from imi.coordination.globs import Budget, Pattern, parse, patterns_overlap
+from imi.errors import Conflict, DomainError, NotFound, ValidationFailed
 from imi.outbox import PendingEvent, emit
 
 DEFAULT_TTL_MINUTES = 30
@@ -31,6 +32,10 @@ MAX_AGENT_ID_LENGTH = 200
 MAX_PROJECT_LENGTH = 200
 MAX_REASON_LENGTH = 1000
 LIST_LIMIT = 500
+# Live reservations one project may hold: every request is checked against all of them.
+MAX_LIVE_PER_PROJECT = 1_000
+# Overlap steps one check may take over all of them (about a tenth of a second).
+MAX_CHECK_STEPS = 100_000
 
 CREATED = "imi.reservation.created"
 RELEASED = "imi.reservation.released"
@@ -149,10 +154,19 @@ async def conflicts(
     _bounded(project, "project", MAX_PROJECT_LENGTH)
     wanted = parse(pattern)
     rows = (await session.execute(q.LIVE_IN_PROJECT, {"project": project})).all()
+    return _overlapping(wanted, rows, exclusive)
+
+
+def _overlapping(
+    wanted: Pattern, rows: Sequence[Row[Any]], exclusive: bool
+) -> list[dict[str, Any]]:
+    # One budget for the whole check: past it, what is left counts as conflicting.
+    budget = Budget(MAX_CHECK_STEPS)
     return [
         _conflict(row)
         for row in rows
-        if (exclusive or row.exclusive) and patterns_overlap(wanted, parse(row.path_pattern))
+        if (exclusive or row.exclusive)
+        and patterns_overlap(wanted, parse(row.path_pattern), budget)
     ]
 
 
@@ -173,7 +187,14 @@ async def reserve(
     pattern = parse(path_pattern).text  # validated (and normalized) before any lock is taken
     minutes = ttl_minutes(ttl)
     await session.execute(q.LOCK_PROJECT, {"project": project})
-    found = await conflicts(session, project=project, pattern=pattern, exclusive=exclusive)
+    live = (await session.execute(q.LIVE_IN_PROJECT, {"project": project})).all()
+    if len(live) >= MAX_LIVE_PER_PROJECT:
+        raise Conflict(
+            f"project {project!r} holds {MAX_LIVE_PER_PROJECT} live reservations, the limit; "
+            "release some (or let them expire) first",
+            limit=MAX_LIVE_PER_PROJECT,
+        )
+    found = _overlapping(parse(pattern), live, exclusive)
     if found:
         raise ReservationConflict(found)
     params = {

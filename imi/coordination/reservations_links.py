@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from imi.coordination import reservations_queries as q
 from imi.coordination.globs import (
     MAX_PATTERN_LENGTH,
+    Budget,
     Pattern,
     literal_pattern,
     parse,
@@ -25,6 +26,8 @@ from imi.coordination.reservations import Reservation
 from imi.errors import ValidationFailed
 
 PER_WORK_ITEM = 100
+# Overlap steps one batch may take (a fifth of a second); past them a reservation shows.
+BATCH_STEPS = 200_000
 
 
 def worktree_tree(worktree_path: str | None) -> Pattern | None:
@@ -44,6 +47,7 @@ async def live_for_work_items(
     out: dict[uuid.UUID, list[Reservation]] = {key: [] for key in work_item_ids}
     rows = (await session.execute(q.LIVE_FOR_WORK_ITEMS, {"ids": work_item_ids})).all()
     trees: dict[uuid.UUID, Pattern | None] = {}
+    budget = Budget(BATCH_STEPS)
     for row in rows:
         found = out[row.work_item_id]
         if len(found) >= PER_WORK_ITEM:
@@ -52,6 +56,6 @@ async def live_for_work_items(
             trees[row.work_item_id] = worktree_tree(row.worktree_path)
         tree = trees[row.work_item_id]
         held = row.owner_id is not None and row.agent_id == row.owner_id
-        if held or (tree is not None and patterns_overlap(tree, parse(row.path_pattern))):
+        if held or (tree is not None and patterns_overlap(tree, parse(row.path_pattern), budget)):
             found.append(Reservation.from_row(row))
     return out

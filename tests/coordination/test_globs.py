@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imi.coordination import globs
 from imi.coordination.globs import (
     MAX_PATTERN_LENGTH,
     MAX_SEGMENTS,
@@ -207,3 +208,34 @@ def test_the_limits_themselves_are_accepted_and_cheap() -> None:
     long_literal = "/".join(["abcdefghij" * 1] * MAX_SEGMENTS)
     assert len(long_literal) <= MAX_PATTERN_LENGTH
     assert overlap(long_literal, "**/" + long_literal.rsplit("/", 1)[1].replace("j", "?"))
+
+
+# Two of the longest patterns the limits allow, with a common path only in the last character
+# of a 512-character segment: an exact search visits about a quarter of a million states.
+HOSTILE_A = "*a" * 16 + "a" * 479 + "b"
+HOSTILE_B = "*a" * 16 + "a" * 480
+
+
+def test_a_hostile_pair_stays_within_its_budget_and_answers_overlap() -> None:
+    a, b = globs.parse(HOSTILE_A), globs.parse(HOSTILE_B)
+    budget = globs.Budget(1_000)
+    # Past the budget the answer is the safe one for a lock.
+    assert globs.patterns_overlap(a, b, budget) is True
+    assert budget.left < 0
+    started = time.process_time()
+    assert globs.patterns_overlap(a, b) is True  # default budget: bounded work
+    assert time.process_time() - started < 2.0  # 20,000 steps; ~0.34 s unbounded when measured
+
+
+def test_a_budget_shared_by_many_comparisons_bounds_them_all() -> None:
+    budget = globs.Budget(50)
+    results = [
+        globs.patterns_overlap(globs.parse("src/*.py"), globs.parse(f"lib{i}/x"), budget)
+        for i in range(100)
+    ]
+    assert results[0] is False  # within the budget: exact
+    assert results[-1] is True  # spent: assumed overlapping
+    # An ordinary comparison is far from the default budget.
+    plain = globs.Budget()
+    assert globs.patterns_overlap(globs.parse("src/**/*.py"), globs.parse("src/a/b.py"), plain)
+    assert plain.left > globs.MAX_OVERLAP_STEPS - 100

@@ -3,6 +3,7 @@ rules pattern against pattern, check, list, release and expiry."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -335,3 +336,41 @@ async def test_a_read_key_may_check_and_list_but_not_reserve_or_release(
         f"{URL}/check", params={"project": "p1", "pattern": "src/a"}, headers=headers
     )
     assert len(check.json()["conflicts"]) == 1
+
+
+async def test_a_project_holds_at_most_its_limit_of_live_reservations(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imi.coordination import reservations
+
+    monkeypatch.setattr(reservations, "MAX_LIVE_PER_PROJECT", 3)
+    for n in range(3):
+        await reserve(client, f"a{n}", f"dir{n}/**")
+    refused = await client.post(
+        URL, json={"agent_id": "a9", "project": "p1", "path_pattern": "other/**"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "limit" in refused.text
+    # Another project is not affected; a release makes room again.
+    await reserve(client, "a9", "other/**", project="p2")
+    first = (await client.get(URL, params={"project": "p1"})).json()
+    held = first if isinstance(first, list) else first["reservations"]
+    await client.delete(f"{URL}/{held[0]['id']}", headers={"X-Agent-ID": held[0]["agent_id"]})
+    await reserve(client, "a9", "other/**")
+
+
+async def test_a_check_against_hostile_patterns_is_bounded_and_safe(
+    client: httpx.AsyncClient,
+) -> None:
+    # Shared reservations of a pattern whose comparison with the next one is expensive.
+    hostile = "*a" * 16 + "a" * 479 + "b"
+    for n in range(20):
+        await reserve(client, f"h{n}", hostile)
+    started = time.monotonic()
+    answer = await client.get(
+        f"{URL}/check", params={"project": "p1", "pattern": "*a" * 16 + "a" * 480}
+    )
+    assert answer.status_code == 200
+    # Exhausted budgets answer "overlapping": the request would be refused, never let through.
+    assert len(answer.json()["conflicts"]) == 20
+    assert time.monotonic() - started < 10  # unbounded, 20 x ~0.34 s of CPU on the loop
