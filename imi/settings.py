@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         default=100,
         ge=0,
         description="Most GraphQL WebSocket connections per client address and per API key or "
-        "token (0: no cap).",
+        "token, and agent push sockets per key or token (per address without one) (0: no cap).",
     )
     ws_max_subscriptions_per_connection: int = Field(
         default=100, ge=1, description="Most operations in flight on one GraphQL WebSocket."

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from imi.auth.policy import (
     Action,
@@ -41,6 +42,7 @@ from imi.auth.policy import (
 from imi.auth.principal import Principal
 from imi.coordination.agents import get_agent
 from imi.coordination.messages_push import EVENT_TYPES, frames_for
+from imi.db import database_unavailable
 from imi.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
 from imi.logging import get_logger
 from imi.observability.metrics import WEBSOCKETS
@@ -105,18 +107,61 @@ async def agent_socket(websocket: WebSocket, agent_id: str) -> None:
     except (Unauthenticated, Forbidden, ValidationFailed) as exc:
         await _refuse(websocket, exc)
         return
+    except Exception as exc:  # never a traceback to the client: an outage is "try again"
+        await _failed(websocket, exc)
+        return
     state = websocket.app.state
+    by_client: Counter[str] = getattr(state, "agent_sockets_by_client", None) or Counter()
+    state.agent_sockets_by_client = by_client
     open_sockets: int = getattr(state, "agent_sockets", 0)
+    per_client = state.settings.ws_max_connections_per_client
     if open_sockets >= MAX_SOCKETS:
         await websocket.close(code=TRY_AGAIN, reason="too many agent sockets on this server")
         return
+    # One key (or one keyless address) cannot take every socket of the process.
+    client = principal.rate_key
+    if per_client and by_client[client] >= per_client:
+        await websocket.close(code=TRY_AGAIN, reason="too many agent sockets for this client")
+        return
     state.agent_sockets = open_sockets + 1
+    by_client[client] += 1
     WEBSOCKETS.labels("agents").inc()
     try:
         await _serve(websocket, agent_id, project, principal)
+    except Exception as exc:
+        await _failed(websocket, exc)
     finally:
         state.agent_sockets -= 1
+        by_client[client] -= 1
+        if by_client[client] <= 0:
+            del by_client[client]
         WEBSOCKETS.labels("agents").dec()
+
+
+async def _failed(websocket: WebSocket, exc: Exception) -> None:
+    """An unexpected failure, never a traceback to the client: a database outage is "try
+    again" (503 at the handshake, 1013 once open), anything else a logged 500 / 1011."""
+    unavailable = database_unavailable(exc)
+    if unavailable:
+        log.warning("agent socket: database unavailable", error=repr(exc)[:300])
+    else:
+        log.error("agent socket failed", exc_info=exc)
+    with contextlib.suppress(Exception):
+        handshake = websocket.application_state is WebSocketState.CONNECTING
+        if handshake and "websocket.http.response" in websocket.scope.get("extensions", {}):
+            status, code, message = (
+                (503, "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly")
+                if unavailable
+                else (500, "INTERNAL_ERROR", "Internal server error")
+            )
+            body = {"success": False, "error": {"code": code, "message": message, "details": {}}}
+            await websocket.send_denial_response(JSONResponse(body, status_code=status))
+        else:
+            reason = "the database is unavailable; reconnect shortly"
+            await websocket.close(
+                code=TRY_AGAIN if unavailable else 1011,
+                reason=reason if unavailable else "internal error",
+            )
 
 
 async def _serve(

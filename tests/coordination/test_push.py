@@ -285,3 +285,45 @@ async def test_socket_caps_and_bounds(live: LiveServer, monkeypatch: pytest.Monk
     await live.until(lambda: live.hub.subscriber_count == 0, timeout=WAIT)
     async with connect(ws_url(live, "carol")):
         await subscribed(live, 1)
+
+
+async def test_one_client_cannot_take_every_socket(database_url: str, engine: AsyncEngine) -> None:
+    await empty_coordination(engine)
+    app = create_app(settings(ws_max_connections_per_client=2), database_url)
+    async with serving(app) as (server, _):
+        async with connect(ws_url(server, "a1")), connect(ws_url(server, "a2")):
+            await subscribed(server, 2)
+            with pytest.raises(InvalidStatus):  # the same (keyless, loopback) client: refused
+                async with connect(ws_url(server, "a3")):
+                    pass
+            assert server.app.state.agent_sockets == 2
+        await server.until(lambda: server.app.state.agent_sockets == 0, timeout=WAIT)
+        assert not server.app.state.agent_sockets_by_client  # released with the sockets
+        async with connect(ws_url(server, "a3")):
+            await subscribed(server, 1)
+
+
+async def test_a_database_outage_at_the_handshake_is_a_503_without_traceback(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(coordination_ws, "authenticate", unreachable)
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(live, "bob")):
+            pass
+    assert refused.value.response.status_code == 503
+    body = json.loads(refused.value.response.body or b"{}")
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "Traceback" not in caplog.text
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(coordination_ws, "authenticate", broken)
+    with pytest.raises(InvalidStatus) as failed:
+        async with connect(ws_url(live, "bob")):
+            pass
+    assert failed.value.response.status_code == 500
+    assert json.loads(failed.value.response.body or b"{}")["error"]["code"] == "INTERNAL_ERROR"
