@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import fastapi.dependencies.models
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -214,6 +215,39 @@ async def session(
         finally:
             await session.close()
             await outer.rollback()
+
+
+# FastAPI (0.16x) remembers whether each endpoint and dependency is a coroutine or generator
+# function in three module-level lru_caches (fastapi.dependencies.models, 4096 entries each)
+# holding the callables themselves. Every create_app brings about eleven closures of its own
+# (Strawberry's GraphQLRouter handlers, which hold the router and so its schema; the pages' and
+# AsyncAPI routes): nothing for a process serving one app, but a test run builds hundreds, and
+# those caches kept the last ~370 apps' schemas alive: 4 million objects, 1 GB, and full
+# collections of 3 s that stalled the servers tests run in their own event loop (WebSocket
+# tests closed 4408, subscriptions timed out). test_app_release checks an app is freed once
+# they are cleared (it fails, pointing here, if a FastAPI release renames or adds such caches).
+FASTAPI_CALLABLE_CACHES = [
+    getattr(fastapi.dependencies.models, name)
+    for name in (
+        "_is_gen_callable_cached",
+        "_is_async_gen_callable_cached",
+        "_is_coroutine_callable_cached",
+    )
+    if hasattr(fastapi.dependencies.models, name)
+]
+
+
+def release_apps() -> None:
+    """Lets go of the apps built so far, as far as FastAPI's caches hold them."""
+    for cache in FASTAPI_CALLABLE_CACHES:
+        cache.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _release_apps() -> Iterator[None]:
+    """The apps a test built are garbage once it ends (autouse: torn down after its fixtures)."""
+    yield
+    release_apps()
 
 
 @pytest.fixture(autouse=True)
