@@ -27,6 +27,7 @@ def test_every_target_names_a_row_the_suite_produces() -> None:
     produced = set(BY_KEY) | {
         "event.write_overhead",
         "event.write_overhead_paired",
+        "event.write_cost_same_write",
         "event.consume.git.sync_completed",
     }
     assert {t.key for t in ISSUE_TARGETS} <= produced
