@@ -137,11 +137,12 @@ async def fetch_rows(session: AsyncSession, statement: Any) -> list[Any]:
 
 async def _run(session: AsyncSession, sql: str, args: list[Any]) -> list[Any]:
     connection = await session.connection()  # begins the session's transaction, if any
-    driver = (await connection.get_raw_connection()).driver_connection
-    # Observers of the engine's statements (statement counts, tracing) see these too.
     sync = connection.sync_connection
-    if sync is not None:
-        sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
+    assert sync is not None  # a connection session.connection() just handed out is live
+    # Its pooled connection, read without another greenlet hop (no I/O once checked out).
+    driver = sync.connection.driver_connection
+    # Observers of the engine's statements (statement counts, tracing) see these too.
+    sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
     try:
         return list(await driver.fetch(sql, *args))  # type: ignore[union-attr]
     except Exception as error:
