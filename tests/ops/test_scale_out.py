@@ -70,7 +70,12 @@ async def test_writes_through_all_replicas_publish_each_event_once_in_order(
 ) -> None:
     start = await last_event_id(cluster)
     token = uuid.uuid4().hex[:8]
-    clients = [httpx.AsyncClient(base_url=r.url, timeout=60) for r in cluster.members]
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive ends: reusing one the
+    # server closes at that very moment fails the request (httpx.ReadError, seen once in CI).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    clients = [
+        httpx.AsyncClient(base_url=r.url, timeout=60, limits=limits) for r in cluster.members
+    ]
     try:
 
         async def write(i: int) -> None:
