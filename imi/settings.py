@@ -179,6 +179,14 @@ class Settings(BaseSettings):
     shutdown_timeout: int = Field(
         default=30, ge=0, description="Seconds to let in-flight requests finish on shutdown."
     )
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="Seconds an idle HTTP keep-alive connection stays open. Keep it above the "
+        "idle timeout of a load balancer in front (often 60 s): one that reuses a connection "
+        "just as iMi closes it answers 502.",
+    )
     rate_limit_per_minute: int = Field(
         default=100,
         ge=0,

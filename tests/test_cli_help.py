@@ -115,3 +115,18 @@ def test_worker_count_defaults_to_one_per_core_in_production_and_one_embedded(
     assert server.worker_count(Settings(_env_file=None, database_url=production, workers=2)) == 2
     assert server.worker_count(Settings(_env_file=None, database_url=None, workers=0)) == 6
     assert server.worker_count(Settings(_env_file=None, database_url=None, workers=3)) == 3
+
+
+def test_idle_connections_outlive_a_load_balancers_idle_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    # uvicorn's own default (5 s) is below the 60 s many load balancers keep idle connections.
+    assert server.uvicorn_options(Settings(_env_file=None))["timeout_keep_alive"] == 75
+    monkeypatch.setenv("IMI_KEEP_ALIVE_SECONDS", "120")
+    options = server.uvicorn_options(Settings(_env_file=None))
+    assert uvicorn.Config("imi.app:create_app_from_env", **options).timeout_keep_alive == 120
+    monkeypatch.setenv("IMI_KEEP_ALIVE_SECONDS", "0")
+    with pytest.raises(ValueError):
+        Settings(_env_file=None)

@@ -128,22 +128,29 @@ def worker_count(settings: Settings) -> int:
     return settings.workers or cores
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves iMi, with one worker or several."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # keep ours: uvicorn's records go through imi.logging
+        "access_log": True,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+        # uvicorn's own 5 s is shorter than most load balancers' idle timeout.
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "server_header": False,
+        # GraphQL frames are small; per-socket compression state costs ~40 KB a connection.
+        "ws_per_message_deflate": False,
+    }
+
+
 def _run_uvicorn(settings: Settings, database_url: str) -> bool:
     """Serve until a signal; True when the server came up at all."""
     import uvicorn
 
     from imi.app import create_app, freeze_startup_objects
 
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": None,  # keep ours: uvicorn's records go through imi.logging
-        "access_log": True,
-        "timeout_graceful_shutdown": settings.shutdown_timeout,
-        "server_header": False,
-        # GraphQL frames are small; per-socket compression state costs ~40 KB a connection.
-        "ws_per_message_deflate": False,
-    }
+    options = uvicorn_options(settings)
     workers = worker_count(settings)
     if workers > 1:
         return _run_workers(options, database_url, workers)
