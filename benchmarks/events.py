@@ -160,6 +160,26 @@ def _row(
     return {"key": key, "label": label, "concurrency": concurrency, **stats, **extra}
 
 
+def _difference_row(
+    key: str, label: str, timings: dict[bool, list[float]], elapsed: float, *, note: str
+) -> dict[str, Any]:
+    """A c=1 row of the percentiles with events (``timings[True]``) minus those without."""
+    with_stats = summarize(timings[True], elapsed)
+    without_stats = summarize(timings[False], elapsed)
+    difference = {
+        p: round(with_stats[p] - without_stats[p], 3) for p in ("p50_ms", "p95_ms", "p99_ms")
+    }
+    return _row(
+        key,
+        label,
+        "1",
+        {**with_stats, **difference, "mean_ms": None, "max_ms": None},
+        with_event_p50_ms=with_stats["p50_ms"],
+        without_p50_ms=without_stats["p50_ms"],
+        note=note,
+    )
+
+
 class EventBench:
     def __init__(self, job: EventsJob) -> None:
         self.job = job
@@ -227,19 +247,12 @@ class EventBench:
             elapsed = time.perf_counter() - started
         finally:
             await client.aclose()
-        with_stats = summarize(timings[True], elapsed)
-        without_stats = summarize(timings[False], elapsed)
-        difference = {
-            p: round(with_stats[p] - without_stats[p], 3) for p in ("p50_ms", "p95_ms", "p99_ms")
-        }
         self.results.append(
-            _row(
+            _difference_row(
                 "event.write_overhead_paired",
                 "event adds to a write (interleaved: git-state with event - without)",
-                "1",
-                {**with_stats, **difference, "mean_ms": None, "max_ms": None},
-                with_event_p50_ms=with_stats["p50_ms"],
-                without_p50_ms=without_stats["p50_ms"],
+                timings,
+                elapsed,
                 note="blocks of ten with events and ten without on one client, alternating",
             )
         )
@@ -280,19 +293,12 @@ class EventBench:
             setattr(service, "emit", outbox.emit)  # noqa: B010
             await engine.dispose()
         elapsed = sum(timings[True]) + sum(timings[False])
-        with_stats = summarize(timings[True], elapsed)
-        without_stats = summarize(timings[False], elapsed)
-        difference = {
-            p: round(with_stats[p] - without_stats[p], 3) for p in ("p50_ms", "p95_ms", "p99_ms")
-        }
         self.results.append(
-            _row(
+            _difference_row(
                 "event.write_cost_same_write",
                 "event adds to the same write (git-state service with its events - without)",
-                "1",
-                {**with_stats, **difference, "mean_ms": None, "max_ms": None},
-                with_event_p50_ms=with_stats["p50_ms"],
-                without_p50_ms=without_stats["p50_ms"],
+                timings,
+                elapsed,
                 note="in process: the same UPDATE and COMMIT, emit() on or off, blocks of ten",
             )
         )
